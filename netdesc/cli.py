@@ -1,0 +1,101 @@
+"""``tailor check`` and ``tailor ref``: validate and summarise a netdesc, run the reference."""
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from tailor.io import atomic_path
+from tailor.table import format_table
+
+from .errors import NetdescError
+from .graph import macs, parameters, skips
+from .io import load
+from .reference import check_input, run
+
+
+def register(sub):
+    p = sub.add_parser("check", help="validate a netdesc and print its summary",
+                       description="Validate NET.json (and its .npz) against NETDESC.md and print "
+                                   "layers, shapes, skip connections, parameters and MACs.")
+    p.add_argument("net", metavar="NET.json")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("ref", help="run the bit-exact reference executor",
+                       description="Run NET.json on the integer inputs in X.npy ([N, C, H, W] or "
+                                   "[C, H, W]) and write the outputs (int64) to Y.npy.")
+    p.add_argument("net", metavar="NET.json")
+    p.add_argument("--input", required=True, metavar="X.npy")
+    p.add_argument("--output", required=True, metavar="Y.npy")
+    p.set_defaults(func=cmd_ref)
+
+
+def summary(net):
+    """The facts ``tailor check`` prints, as a JSON-ready dict."""
+    layers = []
+    for l in net.layers:
+        layers.append({"name": l.name, "op": l.op, "inputs": list(l.inputs), "shape": list(l.shape),
+                       "type": str(l.type), "params": parameters(l), "macs": macs(l)})
+    return {
+        "name": net.name, "source": net.source,
+        "input": {"name": net.input.name, "shape": list(net.input.shape), "type": str(net.input.type)},
+        "output": net.output, "layers": layers,
+        "skips": [{"add": s.add, "fork": s.fork, "span": s.span, "bypass": list(s.bypass),
+                   "main": list(s.main)} for s in skips(net)],
+        "parameters": sum(l["params"] for l in layers),
+        "macs_per_inference": sum(l["macs"] for l in layers),
+    }
+
+
+def cmd_check(args):
+    net = load(args.net)
+    s = summary(net)
+    if args.json:
+        print(json.dumps(s, indent=1))
+        return 0
+    print(f"{net.source}: netdesc '{s['name']}' is valid")
+    print(f"input '{s['input']['name']}' {s['input']['shape']} {s['input']['type']}, "
+          f"output '{s['output']}'\n")
+    print(format_table(["layer", "op", "inputs", "shape", "type", "params", "MACs"],
+                       [[l["name"], l["op"], ",".join(l["inputs"]), "x".join(map(str, l["shape"])),
+                         l["type"], l["params"], l["macs"]] for l in s["layers"]]))
+    print()
+    if s["skips"]:
+        print(format_table(["skip into", "forks at", "span", "bypass layers"],
+                           [[k["add"], k["fork"], k["span"], ",".join(k["bypass"]) or "(identity)"]
+                            for k in s["skips"]]))
+    else:
+        print("no skip connections")
+    print(f"\nparameters: {s['parameters']:,}   MACs per inference: {s['macs_per_inference']:,}")
+    return 0
+
+
+def load_array(path):
+    """Read an .npy file, or raise a one-line error naming it."""
+    path = Path(path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise NetdescError(path, "file not found") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise NetdescError(path, f"is not a readable .npy array ({e})") from None
+
+
+def save_array(path, array):
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+
+def cmd_ref(args):
+    net = load(args.net)
+    raw = load_array(args.input)
+    x = check_input(net, raw, source=args.input)
+    y = run(net, x)
+    if raw.ndim == 3:  # one input in, one output out
+        y = y[0]
+    save_array(args.output, np.asarray(y, dtype=np.int64))
+    print(f"wrote {args.output}: {list(np.shape(y))} int64 from {x.shape[0]} input(s)")
+    return 0
