@@ -13,10 +13,14 @@ $(BIN)/tailor: pyproject.toml
 	touch $@
 
 demo: $(BIN)/tailor
-	$(BIN)/tailor demo
+	$(BIN)/tailor check examples/small_resnet.json
+	$(BIN)/tailor ref examples/small_resnet.json --input examples/small_resnet_inputs.npy --output out/small_resnet_outputs.npy
 
+# pytest exits 5 when it collects nothing: for this project that means a broken suite, so say so.
 test: $(BIN)/tailor
-	$(BIN)/python -m pytest -q
+	@$(BIN)/python -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; the suite is misconfigured" >&2; fi; \
+	exit $$rc
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,95 @@
+"""The bypass buffer of a skip connection: a first-in first-out stream queue of fixed capacity."""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+STYLES = ("auto", "block", "registers")
+
+# Up to this depth "auto" keeps the beats in registers (an asynchronously read memory, which
+# Yosys turns into flip-flops or 16-deep LUT RAM); deeper queues go to block RAM.
+REGISTER_DEPTH_LIMIT = 16
+
+
+def resolve_style(style, depth):
+    """``"block"`` or ``"registers"``: what ``style`` (one of :data:`STYLES`) means at ``depth``."""
+    if style not in STYLES:
+        raise ValueError(f"memory style must be one of {', '.join(STYLES)}, not {style!r}")
+    if style == "auto":
+        return "registers" if depth <= REGISTER_DEPTH_LIMIT else "block"
+    return style
+
+
+class SkipFifo(wiring.Component):
+    """A queue holding up to ``depth`` beats between stream ``i`` and stream ``o``.
+
+    Contract, identical for both storage styles:
+
+    * ``i.ready`` is high exactly when fewer than ``depth`` beats are stored (a full queue does
+      not accept a beat in the cycle it gives one away; ``i.ready`` never depends on ``o.ready``);
+    * ``o.valid`` is high exactly when at least one beat is stored; a beat accepted at clock
+      edge ``t`` can leave at edge ``t + 1`` at the earliest (latency 1);
+    * one beat per cycle in and out when neither side stalls; beats leave in arrival order.
+
+    Storage is one :class:`~amaranth.lib.memory.Memory` of ``depth`` entries with one write
+    port. ``style="block"`` reads it through a synchronous, write-transparent read port (the
+    shape Yosys maps to block RAM); ``style="registers"`` reads it asynchronously (flip-flops or
+    LUT RAM), for tiny depths; ``"auto"`` picks by :data:`REGISTER_DEPTH_LIMIT`.
+    """
+
+    def __init__(self, payload_shape, depth, style="auto"):
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+            raise ValueError(f"skip FIFO depth must be a positive integer, not {depth!r}")
+        self.depth = depth
+        self.style = resolve_style(style, depth)
+        self.payload_shape = payload_shape
+        sig = stream.Signature(payload_shape)
+        super().__init__({"i": In(sig), "o": Out(sig)})
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = self.depth
+        m.submodules.storage = storage = Memory(shape=self.payload_shape, depth=depth, init=[])
+        wport = storage.write_port()
+
+        level = Signal(range(depth + 1))
+        wptr = Signal(range(depth))
+        rptr = Signal(range(depth))
+        do_write = self.i.valid & self.i.ready
+        do_read = self.o.valid & self.o.ready
+
+        m.d.comb += [
+            self.i.ready.eq(level != depth),
+            self.o.valid.eq(level != 0),
+            wport.addr.eq(wptr),
+            wport.data.eq(self.i.payload),
+            wport.en.eq(do_write),
+        ]
+        with m.If(do_write):
+            m.d.sync += wptr.eq(_increment(wptr, depth))
+        with m.If(do_read):
+            m.d.sync += rptr.eq(_increment(rptr, depth))
+        with m.If(do_write & ~do_read):
+            m.d.sync += level.eq(level + 1)
+        with m.Elif(do_read & ~do_write):
+            m.d.sync += level.eq(level - 1)
+
+        if self.style == "block":
+            # The port reads the address the queue's head will have after this edge, so its
+            # registered output is the head; transparency covers a beat written at that address
+            # in the same cycle (a beat entering an empty or just-emptied queue).
+            rport = storage.read_port(domain="sync", transparent_for=(wport,))
+            m.d.comb += rport.addr.eq(_increment(rptr, depth, when=do_read))
+        else:
+            rport = storage.read_port(domain="comb")
+            m.d.comb += rport.addr.eq(rptr)
+        m.d.comb += self.o.payload.eq(rport.data)
+        return m
+
+
+def _increment(ptr, depth, when=True):
+    """``ptr + 1`` modulo ``depth`` if ``when``, else ``ptr`` (a compare, not a divider)."""
+    if depth == 1:
+        return ptr
+    return Mux(when, Mux(ptr == depth - 1, 0, ptr + 1), ptr)

@@ -1,0 +1,158 @@
+"""Activation streams: the payload layout every engine speaks, and the testbench helpers.
+
+One beat is one pixel with all of its channels, in raster order (rows, then columns). A tensor
+of shape ``[N]`` (a global_avg_pool or dense output) travels as one beat of ``N`` elements, a
+1x1 map with ``N`` channels. Element ``i`` of a beat occupies payload bits
+``[i*bits, (i+1)*bits)``, two's complement when the type is signed.
+
+The async helpers here are the one implementation of stream driving used by the project's
+simulation tests and by the public simulation API. They transfer one beat per cycle when the
+other side never stalls, so full-rate designs can be measured with them:
+``stream_put`` raises ``valid`` in the same simulation step in which the previous transfer
+completed, and ``stream_get`` keeps ``ready`` high across back-to-back calls the same way.
+
+Cycle stamps: wrap the design under test in :class:`CycleCounter` and pass its ``cycle`` signal
+to :func:`put_pixels` / :func:`get_pixels` to record, for each beat, the index of the clock edge
+at which it was transferred (edge 0 is the first edge of the simulation).
+"""
+
+import numpy as np
+from amaranth.hdl import Elaboratable, Module, Signal, Value, signed, unsigned
+from amaranth.lib import data, stream
+
+__all__ = [
+    "pixel_layout", "pixel_signature", "pack", "unpack", "stream_put", "stream_get",
+    "put_pixels", "get_pixels", "CycleCounter",
+]
+
+
+def pixel_layout(ttype, channels):
+    """The payload of one beat: ``channels`` elements of ``ttype``."""
+    return data.ArrayLayout(signed(ttype.bits) if ttype.signed else unsigned(ttype.bits), channels)
+
+
+def pixel_signature(ttype, channels):
+    """A valid/ready stream of :func:`pixel_layout` beats."""
+    return stream.Signature(pixel_layout(ttype, channels))
+
+
+def pack(values, ttype):
+    """Channel integers -> raw payload integer (element ``i`` at bits ``[i*bits, (i+1)*bits)``).
+
+    Raises ``ValueError`` if a value lies outside ``ttype``'s range.
+    """
+    mask = (1 << ttype.bits) - 1
+    raw = 0
+    for i, v in enumerate(values):
+        v = int(v)
+        if not ttype.min <= v <= ttype.max:
+            raise ValueError(f"value {v} at element {i} is outside {ttype} [{ttype.min}, {ttype.max}]")
+        raw |= (v & mask) << (i * ttype.bits)
+    return raw
+
+
+def unpack(raw, ttype, channels):
+    """Raw payload integer -> list of ``channels`` integers of ``ttype``."""
+    bits = ttype.bits
+    mask = (1 << bits) - 1
+    sign = 1 << (bits - 1)
+    out = []
+    for i in range(channels):
+        v = (raw >> (i * bits)) & mask
+        if ttype.signed and v & sign:
+            v -= 1 << bits
+        out.append(v)
+    return out
+
+
+async def _put(ctx, stream, raw, cycle):
+    ctx.set(stream.valid, 1)
+    ctx.set(Value.cast(stream.payload), raw)
+    if cycle is None:
+        await ctx.tick().until(stream.ready)
+        stamp = None
+    else:
+        stamp, = await ctx.tick().sample(cycle).until(stream.ready)
+    ctx.set(stream.valid, 0)
+    return stamp
+
+
+async def _get(ctx, stream, cycle):
+    ctx.set(stream.ready, 1)
+    if cycle is None:
+        raw, = await ctx.tick().sample(Value.cast(stream.payload)).until(stream.valid)
+        stamp = None
+    else:
+        raw, stamp = await ctx.tick().sample(Value.cast(stream.payload), cycle).until(stream.valid)
+    ctx.set(stream.ready, 0)
+    return raw, stamp
+
+
+async def stream_put(ctx, stream, raw_payload):
+    """Offer one beat (``valid`` high with ``raw_payload``) until a clock edge sees ``ready``,
+    then drop ``valid``. Returns right after that edge."""
+    await _put(ctx, stream, raw_payload, None)
+
+
+async def stream_get(ctx, stream):
+    """Raise ``ready`` until a clock edge sees ``valid``, drop ``ready``, and return the raw
+    payload integer transferred at that edge."""
+    raw, _ = await _get(ctx, stream, None)
+    return raw
+
+
+def _beats(shape):
+    """(beats, channels) of a tensor of ``shape``: [C, H, W] -> (H*W, C); [N] -> (1, N)."""
+    if len(shape) == 3:
+        return shape[1] * shape[2], shape[0]
+    if len(shape) == 1:
+        return 1, shape[0]
+    raise ValueError(f"a stream carries [C, H, W] or [N] tensors, not shape {list(shape)}")
+
+
+async def put_pixels(ctx, stream, array, ttype, *, cycle=None, stamps=None):
+    """Send a ``[C, H, W]`` (or ``[N]``) integer tensor in raster order, all channels per beat.
+
+    With ``cycle`` (a :class:`CycleCounter`'s signal) and a list ``stamps``, append the clock
+    edge index at which each beat was accepted.
+    """
+    array = np.asarray(array)
+    beats, channels = _beats(array.shape)
+    pixels = array.reshape(channels, beats).T
+    raws = [pack(p, ttype) for p in pixels.tolist()]
+    for raw in raws:
+        stamp = await _put(ctx, stream, raw, cycle)
+        if stamps is not None:
+            stamps.append(stamp)
+
+
+async def get_pixels(ctx, stream, shape, ttype, *, cycle=None, stamps=None):
+    """Receive a tensor of ``shape`` (``[C, H, W]`` or ``[N]``) in raster order; return it as an
+    int64 array. ``cycle`` / ``stamps`` record transfer edges as in :func:`put_pixels`."""
+    shape = tuple(shape)
+    beats, channels = _beats(shape)
+    raws = []
+    for _ in range(beats):
+        raw, stamp = await _get(ctx, stream, cycle)
+        raws.append(raw)
+        if stamps is not None:
+            stamps.append(stamp)
+    pixels = np.array([unpack(raw, ttype, channels) for raw in raws], dtype=np.int64)
+    return pixels.T.reshape(shape)
+
+
+class CycleCounter(Elaboratable):
+    """Wraps a design under test and counts clock edges in ``cycle`` (32 bits), for stamps.
+
+    ``cycle`` sampled at a clock edge equals the number of edges before it.
+    """
+
+    def __init__(self, dut):
+        self.dut = dut
+        self.cycle = Signal(32)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = self.dut
+        m.d.sync += self.cycle.eq(self.cycle + 1)
+        return m
