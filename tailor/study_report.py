@@ -1,0 +1,131 @@
+"""The study's report folder: ``report.md`` (one table a person reads), ``study.json`` (the data
+behind it) and plots (resources per variant; where the BRAM goes, per layer).
+
+Input is plain data (see :func:`write_report`), so the report can be rebuilt from the JSON.
+"""
+
+import json
+from pathlib import Path
+
+from .io import atomic_path, write_text
+from .table import format_table
+
+METRICS = ("LUT", "FF", "BRAM", "DSP")
+
+
+def _cell(value, base, fmt="{:,}"):
+    """``value`` formatted, with its change against ``base`` when both are known and differ
+    from the baseline row itself (``base`` is ``None`` for that row)."""
+    if value is None:
+        return "n/m"  # not measured
+    text = fmt.format(value)
+    if base not in (None, 0):
+        text += f" ({(value - base) / base * 100:+.0f}%)"
+    return text
+
+
+def _figures(v, target):
+    res = v["resources"][target]
+    return ([res[m] for m in METRICS] + [v["skip_fifo_bits"]["minimal"], v["skip_fifo_bits"]["full_map"],
+                                         v["cycles_per_inference"]])
+
+
+def variant_rows(study, target):
+    """Table rows for ``target``: one a variant, each figure with its change against the first."""
+    base = study["variants"][0]
+    rows = []
+    for v in study["variants"]:
+        first = v is base
+        acc, base_acc = v.get("accuracy"), base.get("accuracy")
+        accuracy = "n/m" if acc is None else f"{acc * 100:.2f}%"
+        if acc is not None and base_acc is not None and not first:
+            accuracy += f" ({(acc - base_acc) * 100:+.2f} pt)"
+        base_figures = [None] * 7 if first else _figures(base, target)
+        rows.append([v["name"], accuracy,
+                     *[_cell(x, b) for x, b in zip(_figures(v, target), base_figures)],
+                     _cell(v.get("fmax_mhz"), None if first else base.get("fmax_mhz"), "{:.1f}")])
+    return rows
+
+
+HEADERS = ["variant", "accuracy", *METRICS, "skip-FIFO bits (minimal)",
+           "skip-FIFO bits (H×W maps)", "cycles / inference", "Fmax MHz"]
+
+
+def markdown(study):
+    lines = [f"# {study['title']}", ""]
+    if study.get("summary"):
+        lines += [study["summary"], ""]
+    for target in study["targets"]:
+        lines += [f"## {target}", "", format_table(HEADERS, variant_rows(study, target), markdown=True), ""]
+    lines += ["Changes are against the first row. `n/m`: not measured. Skip-FIFO bits are given "
+              "with this tool's minimal depths and with whole-feature-map FIFOs (the H×W depth of "
+              "hls4ml-style flows), so the saving the Tailor paper measured can be compared.", ""]
+    lines += [f"- {note}" for note in study.get("notes", [])]
+    lines += ["## Tool versions", ""]
+    lines += [f"- {k}: {v}" for k, v in study["tool_versions"].items()]
+    lines += ["", "Plots: `resources.png` (resources per variant), `bram_per_layer.png` "
+              "(where the block RAM goes, per layer)."]
+    return "\n".join(lines) + "\n"
+
+
+def _plot_resources(study, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    targets = study["targets"]
+    names = [v["name"] for v in study["variants"]]
+    fig, axes = plt.subplots(len(targets), len(METRICS), figsize=(3.2 * len(METRICS), 2.8 * len(targets)),
+                             squeeze=False)
+    for r, target in enumerate(targets):
+        for c, metric in enumerate(METRICS):
+            ax = axes[r][c]
+            values = [v["resources"][target][metric] for v in study["variants"]]
+            ax.bar(names, values, color=["#4c72b0", "#dd8452", "#55a868", "#c44e52"][:len(names)])
+            ax.set_title(f"{target} {metric}", fontsize=10)
+            ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def _plot_bram_per_layer(study, target, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = study["variants"]
+    parts = sorted({p for v in variants for p in v["resources"][target]["per_layer"]})
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    bottom = [0] * len(variants)
+    cmap = plt.get_cmap("tab20")
+    for i, part in enumerate(parts):
+        values = [v["resources"][target]["per_layer"].get(part, {}).get("BRAM", 0) for v in variants]
+        if any(values):
+            ax.bar([v["name"] for v in variants], values, bottom=bottom, label=part, color=cmap(i % 20))
+            bottom = [b + x for b, x in zip(bottom, values)]
+    ax.set_ylabel(f"{target} block RAMs")
+    ax.set_title("Where the BRAM goes, per layer")
+    ax.legend(fontsize=7, ncol=2, bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def write_report(outdir, study):
+    """Write ``report.md``, ``study.json``, ``resources.png`` and ``bram_per_layer.png``.
+
+    ``study`` holds ``title``, ``targets`` (e.g. ``["ice40", "ecp5"]``), ``tool_versions``,
+    optional ``summary`` / ``notes``, and ``variants``: each with ``name``, ``accuracy``
+    (fraction or ``None``), ``resources[target]`` (``LUT FF BRAM DSP`` and ``per_layer``),
+    ``skip_fifo_bits`` (``minimal``, ``full_map``), ``cycles_per_inference`` and ``fmax_mhz``.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    write_text(outdir / "study.json", json.dumps(study, indent=1) + "\n")
+    _plot_resources(study, outdir / "resources.png")
+    _plot_bram_per_layer(study, study["targets"][-1], outdir / "bram_per_layer.png")
+    write_text(outdir / "report.md", markdown(study))
+    return outdir / "report.md"
