@@ -16,13 +16,15 @@ to :func:`put_pixels` / :func:`get_pixels` to record, for each beat, the index o
 at which it was transferred (edge 0 is the first edge of the simulation).
 """
 
+from dataclasses import dataclass, field
+
 import numpy as np
 from amaranth.hdl import Elaboratable, Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream
 
 __all__ = [
     "pixel_layout", "pixel_signature", "pack", "unpack", "stream_put", "stream_get",
-    "put_pixels", "get_pixels", "CycleCounter",
+    "put_pixels", "get_pixels", "offered_edges", "CycleCounter", "StreamRun", "simulate",
 ]
 
 
@@ -110,29 +112,48 @@ def _beats(shape):
     raise ValueError(f"a stream carries [C, H, W] or [N] tensors, not shape {list(shape)}")
 
 
-async def put_pixels(ctx, stream, array, ttype, *, cycle=None, stamps=None):
+async def _idle(ctx, gaps, n):
+    if gaps is not None and gaps[n]:
+        await ctx.tick().repeat(gaps[n])
+
+
+async def put_pixels(ctx, stream, array, ttype, *, cycle=None, stamps=None, gaps=None):
     """Send a ``[C, H, W]`` (or ``[N]``) integer tensor in raster order, all channels per beat.
 
     With ``cycle`` (a :class:`CycleCounter`'s signal) and a list ``stamps``, append the clock
-    edge index at which each beat was accepted.
+    edge index at which each beat was accepted. ``gaps[n]`` (optional) idle cycles are spent
+    before offering beat ``n``, to exercise a design with a slow producer.
     """
     array = np.asarray(array)
     beats, channels = _beats(array.shape)
     pixels = array.reshape(channels, beats).T
     raws = [pack(p, ttype) for p in pixels.tolist()]
-    for raw in raws:
+    for n, raw in enumerate(raws):
+        await _idle(ctx, gaps, n)
         stamp = await _put(ctx, stream, raw, cycle)
         if stamps is not None:
             stamps.append(stamp)
 
 
-async def get_pixels(ctx, stream, shape, ttype, *, cycle=None, stamps=None):
+def offered_edges(gaps):
+    """The producer of :func:`rtl.streams.put_pixels` idling ``gaps[t][n]`` cycles before beat
+    ``n`` of tensor ``t`` (``gaps`` None: never idle). Returns ``offer(m, accepted_previous)``,
+    the first edge at which beat ``m`` (counted over all tensors) can be transferred:
+    ``accepted_previous + 1 + idle`` (``idle`` for the very first beat)."""
+    flat = None if gaps is None else [g for tensor in gaps for g in tensor]
+    return lambda m, previous: ((0 if previous is None else previous + 1) +
+                                (0 if flat is None else flat[m]))
+
+
+async def get_pixels(ctx, stream, shape, ttype, *, cycle=None, stamps=None, gaps=None):
     """Receive a tensor of ``shape`` (``[C, H, W]`` or ``[N]``) in raster order; return it as an
-    int64 array. ``cycle`` / ``stamps`` record transfer edges as in :func:`put_pixels`."""
+    int64 array. ``cycle`` / ``stamps`` / ``gaps`` work as in :func:`put_pixels` (a gap delays
+    raising ``ready``: a slow consumer)."""
     shape = tuple(shape)
     beats, channels = _beats(shape)
     raws = []
-    for _ in range(beats):
+    for n in range(beats):
+        await _idle(ctx, gaps, n)
         raw, stamp = await _get(ctx, stream, cycle)
         raws.append(raw)
         if stamps is not None:
@@ -156,3 +177,45 @@ class CycleCounter(Elaboratable):
         m.submodules.dut = self.dut
         m.d.sync += self.cycle.eq(self.cycle + 1)
         return m
+
+
+@dataclass
+class StreamRun:
+    """What :func:`simulate` observed."""
+
+    outputs: list                                   # one output tensor (int64) per input tensor
+    in_stamps: list = field(default_factory=list)   # edge at which each input beat was accepted
+    out_stamps: list = field(default_factory=list)  # edge at which each output beat was taken
+
+
+def simulate(dut, inputs, in_type, out_shape, out_type, *, in_gaps=None, out_gaps=None):
+    """Simulate a one-input, one-output stream component (``dut.i`` -> ``dut.o``).
+
+    Pushes the tensors of ``inputs`` back to back into ``dut.i`` and collects one tensor of
+    ``out_shape`` per input from ``dut.o``, with the edge of every transfer. ``in_gaps`` /
+    ``out_gaps``: optional, per tensor, per beat idle cycles of producer / consumer (default:
+    full rate on both sides).
+    """
+    from amaranth.sim import Simulator
+
+    top = CycleCounter(dut)
+    run = StreamRun(outputs=[])
+
+    async def producer(ctx):
+        for n, x in enumerate(inputs):
+            await put_pixels(ctx, dut.i, x, in_type, cycle=top.cycle, stamps=run.in_stamps,
+                             gaps=None if in_gaps is None else in_gaps[n])
+
+    async def consumer(ctx):
+        for n in range(len(inputs)):
+            y = await get_pixels(ctx, dut.o, out_shape, out_type, cycle=top.cycle,
+                                 stamps=run.out_stamps,
+                                 gaps=None if out_gaps is None else out_gaps[n])
+            run.outputs.append(y)
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run()
+    return run

@@ -1,0 +1,208 @@
+"""Line buffer: a stream of pixels in, a stream of k x k windows (with zero padding) out.
+
+The buffer walks the *padded* image in raster order, one step per cycle at most. A step at a real
+pixel position accepts one input beat; a step at a right or bottom padding position accepts
+nothing and shifts in zeros. Top and left padding cost no steps: rows above the image are masked
+to zero as a column enters the window, and the window is cleared at the start of every row.
+Each step shifts one new column (k pixels) into the window register; the k-1 upper pixels of
+that column come from a block RAM of k-1 rows (one write port, one synchronous read port, so
+Yosys maps it to BRAM), the lowest is the new pixel.
+
+A step that completes the window of an output position leaves that window in the register
+(``o.valid``); the next step waits until the window has been taken (it may happen in the same
+cycle as the transfer), so the buffer runs one window ahead of its consumer and, between two
+windows, absorbs every input beat up to the one completing the next window.
+"""
+
+from amaranth.hdl import Const, Module, Mux, Signal, Value
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .streams import offered_edges, pixel_layout, pixel_signature
+
+__all__ = ["WindowScan", "LineBuffer", "window_layout", "conv_output_size", "window_timing"]
+
+
+def window_layout(ttype, channels, kernel):
+    """A k x k window of pixels, indexed ``[u][v][i]``: kernel row, kernel column, channel."""
+    return data.ArrayLayout(data.ArrayLayout(pixel_layout(ttype, channels), kernel), kernel)
+
+
+def conv_output_size(size, kernel, stride, padding):
+    """Output rows (or columns) of a sliding window: ``floor((size + 2p - k) / s) + 1``."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+class WindowScan:
+    """The walk of a :class:`LineBuffer` over a ``height`` x ``width`` image (plain Python, for
+    timing models): which padded positions it steps through, which consume an input beat and
+    which complete an output window.
+
+    Step positions (padded coordinates) run over rows ``padding .. last_row`` and columns
+    ``padding .. last_col`` in raster order; :attr:`steps_per_tensor` counts them. Raises
+    ``ValueError`` for a geometry no conv2d / maxpool2d layer can have.
+    """
+
+    def __init__(self, height, width, kernel, stride=1, padding=0):
+        if kernel < 1:
+            raise ValueError(f"kernel must be at least 1, not {kernel}")
+        if stride not in (1, 2):
+            raise ValueError(f"stride must be 1 or 2, not {stride}")
+        if not 0 <= padding <= kernel - 1:
+            raise ValueError(f"padding must be in 0..{kernel - 1} for kernel {kernel}, not {padding}")
+        if height + 2 * padding < kernel or width + 2 * padding < kernel:
+            raise ValueError(f"a {height}x{width} image with padding {padding} is smaller than "
+                             f"kernel {kernel}")
+        self.height, self.width = height, width
+        self.kernel, self.stride, self.padding = kernel, stride, padding
+        self.out_height = conv_output_size(height, kernel, stride, padding)
+        self.out_width = conv_output_size(width, kernel, stride, padding)
+        k, s, p = kernel, stride, padding
+        # The last padded row / column an output window reaches; real rows and columns beyond
+        # it are still stepped over (their beats must be consumed).
+        self.last_out_row = (self.out_height - 1) * s + k - 1
+        self.last_out_col = (self.out_width - 1) * s + k - 1
+        self.last_row = max(height + p - 1, self.last_out_row)
+        self.last_col = max(width + p - 1, self.last_out_col)
+        self.row_steps = self.last_col - p + 1
+        self.steps_per_tensor = (self.last_row - p + 1) * self.row_steps
+
+    def step_positions(self):
+        """The padded ``(row, col)`` of every step of one tensor, in order."""
+        p = self.padding
+        return [(r, c) for r in range(p, self.last_row + 1) for c in range(p, self.last_col + 1)]
+
+    def is_real(self, r, c):
+        """Whether the step at padded ``(r, c)`` consumes an input beat."""
+        return r < self.height + self.padding and c < self.width + self.padding
+
+    def is_output(self, r, c):
+        """Whether the step at padded ``(r, c)`` completes an output window."""
+        k, s = self.kernel, self.stride
+        return (k - 1 <= r <= self.last_out_row and (r - k + 1) % s == 0 and
+                k - 1 <= c <= self.last_out_col and (c - k + 1) % s == 0)
+
+
+class LineBuffer(WindowScan, wiring.Component):
+    """k x k windows of a ``[channels, height, width]`` image streamed in raster order, walking
+    the image as its :class:`WindowScan` says.
+
+    Ports: ``i: In(pixel_signature(ttype, channels))`` (one pixel per beat, raster order);
+    ``o: Out(stream.Signature(window_layout(ttype, channels, kernel)))``, one window per output
+    position in raster order, ``window[u][v]`` being padded input pixel ``(r*s + u, c*s + v)``.
+
+    Throughput: one step per cycle; ``i.ready`` is high at real-pixel steps while the window
+    register is free or being taken. Latency: a window is valid in the cycle after the step that
+    completes it. Tensors follow each other without gaps or reset.
+    """
+
+    def __init__(self, ttype, channels, height, width, kernel, stride=1, padding=0):
+        WindowScan.__init__(self, height, width, kernel, stride, padding)
+        self.ttype = ttype
+        self.channels = channels
+        wiring.Component.__init__(self, {
+            "i": In(pixel_signature(ttype, channels)),
+            "o": Out(stream.Signature(window_layout(ttype, channels, kernel))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        k, s, p = self.kernel, self.stride, self.padding
+        pix = pixel_layout(self.ttype, self.channels)
+
+        row = Signal(range(self.last_row + 1), init=p)
+        col = Signal(range(self.last_col + 1), init=p)
+
+        real = Const(1)
+        if self.last_row >= self.height + p:
+            real = real & (row < self.height + p)
+        if self.last_col >= self.width + p:
+            real = real & (col < self.width + p)
+
+        def on_output_grid(pos, last):
+            cond = (pos >= k - 1) & (pos <= last)
+            if s == 2:
+                cond = cond & ((pos & 1) == (k - 1) % 2)
+            return cond
+
+        is_output = on_output_grid(row, self.last_out_row) & on_output_grid(col, self.last_out_col)
+
+        free = ~self.o.valid | self.o.ready
+        step = Signal()
+        m.d.comb += [
+            step.eq(free & (~real | self.i.valid)),
+            self.i.ready.eq(free & real),
+        ]
+
+        with m.If(step):
+            m.d.sync += self.o.valid.eq(is_output)
+            with m.If(col == self.last_col):
+                m.d.sync += col.eq(p)
+                m.d.sync += row.eq(Mux(row == self.last_row, p, row + 1))
+            with m.Else():
+                m.d.sync += col.eq(col + 1)
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+        # The new column entering the window: pixels of padded rows row-k+1 .. row.
+        pixel = Signal(pix)
+        m.d.comb += pixel.eq(Mux(real, Value.cast(self.i.payload), 0))
+        column = [Signal(pix, name=f"column_{u}") for u in range(k)]
+        m.d.comb += column[k - 1].eq(pixel)
+        if k > 1:
+            strip_layout = data.ArrayLayout(pix, k - 1)
+            m.submodules.rows = rows = Memory(shape=strip_layout, depth=self.row_steps, init=[])
+            wr = rows.write_port()
+            # With a single column the read of the next step's strip hits the address being
+            # written; only then must the read see the new data.
+            rd = rows.read_port(transparent_for=(wr,) if self.row_steps == 1 else ())
+            address = col - p
+            next_address = Mux(col == self.last_col, 0, address + 1)
+            m.d.comb += [
+                rd.addr.eq(Mux(step, next_address, address)),
+                rd.en.eq(1),
+                wr.addr.eq(address),
+                wr.en.eq(step),
+            ]
+            for u in range(k - 1):
+                # Padded row row-k+1+u lies in the top padding (or above the image) when it is
+                # below p; its memory word is stale data from the previous tensor.
+                above = row < p + k - 1 - u
+                m.d.comb += column[u].eq(Mux(above, 0, Value.cast(rd.data[u])))
+            for u in range(k - 1):
+                m.d.comb += wr.data[u].eq(column[u + 1])
+
+        window = self.o.payload
+        with m.If(step):
+            for u in range(k):
+                for v in range(k - 1):
+                    # The first step of a row clears the columns left of it: left padding.
+                    m.d.sync += window[u][v].eq(Mux(col == p, 0, Value.cast(window[u][v + 1])))
+                m.d.sync += window[u][k - 1].eq(column[u])
+        return m
+
+
+def window_timing(lb, tensors, gaps, hold):
+    """Exact transfer edges of a :class:`LineBuffer` (``lb``: its :class:`WindowScan`) whose
+    windows are taken by a consumer that, having taken window j at edge ``X[j]``, takes the
+    next no earlier than ``X[j] + hold``.
+
+    ``gaps``: per tensor, per input beat, the producer's idle cycles (``None``: full rate).
+    Returns ``(accepted, taken)``: the edge of every input beat's acceptance and of every
+    window's transfer, over ``tensors`` tensors back to back.
+    """
+    offer = offered_edges(gaps)
+    accepted, taken = [], []
+    edge = -1
+    for _ in range(tensors):
+        for r, c in lb.step_positions():
+            edge += 1
+            if taken:  # the window register holds the last window until it is taken
+                edge = max(edge, taken[-1])
+            if lb.is_real(r, c):
+                edge = max(edge, offer(len(accepted), accepted[-1] if accepted else None))
+                accepted.append(edge)
+            if lb.is_output(r, c):
+                taken.append(edge + 1 if not taken else max(edge + 1, taken[-1] + hold))
+    return accepted, taken

@@ -1,0 +1,274 @@
+"""Matrix-vector arithmetic of the conv and dense engines: schedule, MAC array, pipeline.
+
+An engine feeds *operand vectors* (a conv window, a dense input beat) into a pipeline that
+multiplies them with a weight matrix held in ROM and requantizes the sums into one output beat.
+
+Organisation (``parallelism`` P MACs per cycle, O outputs, K operands per vector): a grid of
+``lanes_out`` x ``lanes_in`` multipliers (at most P). Each cycle every one of ``lanes_out``
+output channels takes ``lanes_in`` operands of the vector, summed by an adder tree, so a vector
+takes ``ceil(O / lanes_out) * ceil(K / lanes_in)`` cycles: output channels in ``groups``, the
+operands in ``chunks``. :meth:`MacSchedule.choose` picks the grid with the fewest cycles, then
+the fewest multipliers, then the most output lanes (which share one operand). With
+P <= O that is usually plain output-channel parallelism (``lanes_in`` = 1); P = O * K does a
+whole vector per cycle. The cycle count is at least ``ceil(O * K / P)`` and equals it whenever
+P divides O, or P is a multiple of O that divides O * K.
+
+A ROM word holds the ``lanes_out * lanes_in`` weights of one cycle. Accumulators are exactly
+as wide as :func:`netdesc.accumulator_range` demands: every partial sum is itself a value the full sum
+can take (the missing terms could be zeros), so no intermediate can overflow.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from netdesc import TensorType
+from netdesc.arith import signed_bits_for
+from tailor.errors import TailorError
+
+from .requantize import Requantizer
+from .streams import pack
+
+__all__ = ["MacSchedule", "MacArray", "MatVecPipeline", "PIPELINE_LATENCY"]
+
+# Edges from an operand vector's acceptance to its output beat's transfer, minus the cycles the
+# vector spends in the MAC array: issue (operand select + ROM read), accumulate, requantize.
+PIPELINE_LATENCY = 3
+
+
+@dataclass(frozen=True)
+class MacSchedule:
+    """How ``parallelism`` MACs per cycle cover O outputs x K operands (see module docstring).
+
+    ``lanes_out`` x ``lanes_in`` multipliers; ``groups`` output-channel groups of ``lanes_out``;
+    ``chunks`` operand chunks of ``lanes_in``; ``cycles`` = groups x chunks per operand vector.
+    """
+
+    outputs: int
+    operands: int
+    parallelism: int
+    lanes_out: int
+    lanes_in: int
+
+    @classmethod
+    def choose(cls, outputs, operands, parallelism, where):
+        """Validate ``parallelism`` for O=``outputs``, K=``operands``; ``where`` (file and layer)
+        begins the :class:`TailorError` message."""
+        full = outputs * operands
+        if not isinstance(parallelism, int) or not 1 <= parallelism <= full:
+            raise TailorError(f"{where}: parallelism must be an integer in 1..{full} "
+                             f"({outputs} outputs x {operands} MACs each), not {parallelism!r}")
+        best = None
+        for lanes_out in range(1, min(parallelism, outputs) + 1):
+            lanes_in = min(parallelism // lanes_out, operands)
+            # Same cycle count with the fewest multipliers: spread groups and chunks evenly.
+            groups = -(-outputs // lanes_out)
+            chunks = -(-operands // lanes_in)
+            lanes_out, lanes_in = -(-outputs // groups), -(-operands // chunks)
+            key = (groups * chunks, lanes_out * lanes_in, -lanes_out)
+            if best is None or key < best[0]:
+                best = key, lanes_out, lanes_in
+        return cls(outputs, operands, parallelism, best[1], best[2])
+
+    @property
+    def groups(self):
+        return -(-self.outputs // self.lanes_out)
+
+    @property
+    def chunks(self):
+        return -(-self.operands // self.lanes_in)
+
+    @property
+    def cycles(self):
+        return self.groups * self.chunks
+
+    def rom_words(self, matrices, weight_bits):
+        """Packed ROM words for ``matrices`` ``[B, O, K]`` (one matrix per operand vector of an
+        output beat): word ``(b * groups + g) * chunks + c``, element ``a * lanes_in + j`` is the
+        weight of output ``g*lanes_out + a`` and operand ``c*lanes_in + j`` (0 beyond O or K)."""
+        beats = matrices.shape[0]
+        po, pk = self.lanes_out, self.lanes_in
+        padded = np.zeros((beats, self.groups * po, self.chunks * pk), dtype=np.int64)
+        padded[:, :self.outputs, :self.operands] = matrices
+        # [B, G, a, C, j] -> [B, G, C, a, j]
+        words = padded.reshape(beats, self.groups, po, self.chunks, pk).transpose(0, 1, 3, 2, 4)
+        wtype = TensorType(weight_bits, True)
+        return [pack(w, wtype) for w in words.reshape(-1, po * pk).tolist()]
+
+
+class MacArray(wiring.Component):
+    """``lanes_out`` x ``lanes_in`` multipliers with ``groups`` banks of ``lanes_out``
+    accumulators.
+
+    Combinationally ``sum[a] = (bias[a] if first else acc[group][a]) + Σ_j w[a*lanes_in+j]*x[j]``;
+    on a clock edge with ``en`` the sums are stored into ``acc[group]``. Widths: ``x`` elements
+    of ``operand_shape``, weights ``signed(weight_bits)``, accumulators ``signed(acc_width)``.
+    """
+
+    def __init__(self, *, lanes_out, lanes_in, operand_shape, weight_bits, acc_width, groups=1):
+        self.lanes_out, self.lanes_in, self.groups = lanes_out, lanes_in, groups
+        self.acc_width = acc_width
+        acc = data.ArrayLayout(signed(acc_width), lanes_out)
+        super().__init__({
+            "x": In(data.ArrayLayout(operand_shape, lanes_in)),
+            "w": In(data.ArrayLayout(signed(weight_bits), lanes_out * lanes_in)),
+            "bias": In(acc),
+            "first": In(1),
+            "group": In(range(groups)),
+            "en": In(1),
+            "sum": Out(acc),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for a in range(self.lanes_out):
+            banks = [Signal(signed(self.acc_width), name=f"acc_{g}_{a}") for g in range(self.groups)]
+            current = Array(banks)[self.group] if self.groups > 1 else banks[0]
+            terms = [Mux(self.first, self.bias[a], current)]
+            terms += [self.w[a * self.lanes_in + j] * self.x[j] for j in range(self.lanes_in)]
+            while len(terms) > 1:  # a balanced adder tree
+                pairs = [x + y for x, y in zip(terms[0::2], terms[1::2])]
+                terms = pairs + terms[len(pairs) * 2:]
+            m.d.comb += self.sum[a].eq(terms[0])
+            for g, acc in enumerate(banks):
+                with m.If(self.en & (self.group == g)):
+                    m.d.sync += acc.eq(self.sum[a])
+        return m
+
+
+class MatVecPipeline:
+    """Elaborates the shared arithmetic of an engine into the engine's own module, as the
+    submodules ``mac`` (:class:`MacArray`), ``weights`` (ROM) and ``requantize``.
+
+    ``operands``: a stream of K-element vectors (``operand_type`` elements); ``beats`` vectors
+    make one output beat (B > 1 for a dense layer reading a feature map); ``matrices[b]`` is the
+    ``[O, K]`` weight matrix of vector ``b``. The output beat goes to ``out`` (a stream of O
+    ``out_type`` elements).
+
+    Timing, with the output never blocked: a vector is accepted when the array is idle or in
+    the last cycle of the previous vector, so vectors are taken every ``schedule.cycles``
+    cycles; the output beat of the vector accepted at edge ``e`` (the last of its ``beats``) is
+    transferable at edge ``e + schedule.cycles + PIPELINE_LATENCY``. While ``out`` holds an
+    untaken beat the whole pipeline (and operand acceptance) pauses.
+    """
+
+    def __init__(self, *, layer, operand_type, matrices, schedule, acc_range):
+        self.layer = layer
+        self.operand_type = operand_type
+        self.matrices = matrices
+        self.schedule = schedule
+        self.acc_width = signed_bits_for(*acc_range)
+
+    def elaborate_into(self, m, operands, out):
+        sch, layer = self.schedule, self.layer
+        po, pk, groups, chunks = sch.lanes_out, sch.lanes_in, sch.groups, sch.chunks
+        beats = self.matrices.shape[0]
+        words = beats * groups * chunks
+        otype = self.operand_type
+        operand_shape = signed(otype.bits) if otype.signed else unsigned(otype.bits)
+
+        m.submodules.weights = rom = Memory(
+            shape=unsigned(po * pk * layer.weight_bits), depth=words,
+            init=sch.rom_words(self.matrices, layer.weight_bits))
+        m.submodules.mac = mac = MacArray(
+            lanes_out=po, lanes_in=pk, operand_shape=operand_shape,
+            weight_bits=layer.weight_bits, acc_width=self.acc_width,
+            groups=groups if beats > 1 else 1)
+        m.submodules.requantize = rq = Requantizer(
+            self.acc_width, layer.shift, layer.type, layer.relu, lanes=po)
+
+        out_payload = Value.cast(out.payload)
+        run = Signal()  # the pipeline advances; low while the output beat waits
+        m.d.comb += run.eq(~out.valid | out.ready)
+        with m.If(out.ready):
+            m.d.sync += out.valid.eq(0)
+
+        # Issue stage: walk (beat, group, chunk) over the latched operand vector.
+        vector = Signal(data.ArrayLayout(operand_shape, sch.operands))
+        busy = Signal()
+        chunk = Signal(range(chunks))
+        group = Signal(range(groups))
+        beat = Signal(range(beats))
+        address = Signal(range(words))
+        last_word = (group == groups - 1) & (chunk == chunks - 1)
+        m.d.comb += operands.ready.eq(run & (~busy | last_word))
+
+        rd = rom.read_port()
+        m.d.comb += [rd.addr.eq(address), rd.en.eq(run)]
+
+        issued = Signal()
+        issued_first = Signal()
+        issued_last = Signal()
+        issued_group = Signal(range(groups))
+        selected = Signal(data.ArrayLayout(operand_shape, pk))
+        with m.If(run):
+            m.d.sync += issued.eq(busy)
+            with m.If(busy):
+                m.d.sync += [
+                    issued_first.eq((beat == 0) & (chunk == 0)),
+                    issued_last.eq((beat == beats - 1) & (chunk == chunks - 1)),
+                    issued_group.eq(group),
+                    address.eq(Mux(address == words - 1, 0, address + 1)),
+                ]
+                for j in range(pk):
+                    options = [vector[c * pk + j] if c * pk + j < sch.operands else Const(0)
+                               for c in range(chunks)]
+                    m.d.sync += selected[j].eq(Array(options)[chunk] if chunks > 1 else options[0])
+                with m.If(chunk == chunks - 1):
+                    m.d.sync += chunk.eq(0)
+                    with m.If(group == groups - 1):
+                        m.d.sync += [group.eq(0), beat.eq(Mux(beat == beats - 1, 0, beat + 1))]
+                    with m.Else():
+                        m.d.sync += group.eq(group + 1)
+                with m.Else():
+                    m.d.sync += chunk.eq(chunk + 1)
+                with m.If(last_word):
+                    m.d.sync += busy.eq(operands.valid)
+            with m.Else():
+                m.d.sync += busy.eq(operands.valid)
+            with m.If(operands.valid & operands.ready):
+                m.d.sync += vector.eq(operands.payload)
+
+        # Accumulate stage.
+        bias = np.zeros(groups * po, dtype=np.int64)
+        if layer.bias is not None:
+            bias[:sch.outputs] = layer.bias
+        acc_type = TensorType(self.acc_width, True)
+        bias_words = Array(Const(pack(bias[g * po:(g + 1) * po], acc_type), po * self.acc_width)
+                           for g in range(groups))
+        m.d.comb += [
+            mac.x.eq(selected),
+            Value.cast(mac.w).eq(rd.data),
+            Value.cast(mac.bias).eq(bias_words[issued_group] if groups > 1 else bias_words[0]),
+            mac.first.eq(issued_first),
+            mac.en.eq(run & issued),
+        ]
+        if beats > 1:
+            m.d.comb += mac.group.eq(issued_group)
+
+        done = Signal()
+        done_group = Signal(range(groups))
+        final = Signal(data.ArrayLayout(signed(self.acc_width), po))
+        with m.If(run):
+            m.d.sync += [done.eq(issued & issued_last), done_group.eq(issued_group)]
+            m.d.sync += final.eq(mac.sum)
+
+        # Requantize stage: groups fill an assembly buffer; the last one completes the beat.
+        m.d.comb += rq.i.eq(final)
+        out_bits = layer.type.bits
+        lane_bits = po * out_bits
+        assembled = Signal((groups - 1) * lane_bits) if groups > 1 else None
+        with m.If(run & done):
+            if assembled is not None:
+                for g in range(groups - 1):
+                    with m.If(done_group == g):
+                        m.d.sync += assembled[g * lane_bits:(g + 1) * lane_bits].eq(
+                            Value.cast(rq.o))
+            with m.If(done_group == groups - 1):
+                parts = [Value.cast(rq.o)] if assembled is None else [assembled, Value.cast(rq.o)]
+                m.d.sync += [out_payload.eq(Cat(*parts)[:sch.outputs * out_bits]),
+                             out.valid.eq(1)]

@@ -1,0 +1,187 @@
+# amaranth: UnusedElaboratable=no
+"""ConvEngine against netdesc.run on single-layer netdescs: random and edge inputs, every
+parallelism regime, strides, paddings, odd sizes, stalls, two tensors back to back; its timing
+attributes and exact timing model against the simulation's transfer edges."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import netdesc
+from netdesc import TensorType
+from netdesc.builder import NetBuilder
+from rtl.conv import ConvEngine
+from rtl.streams import simulate
+from tailor.errors import TailorError
+
+
+def conv_net(in_shape, out_channels, k, s, p, *, in_type=TensorType(4, True), weight_bits=4,
+             out_type=TensorType(5, True), relu=False, shift=None, rng=0, weights=None,
+             bias=True):
+    """A one-conv netdesc; ``weights`` (an ``[O, I, k, k]`` array) replaces the random ones."""
+    b = NetBuilder("conv", in_shape, bits=in_type.bits, signed=in_type.signed, rng=rng)
+    b.conv("c", out_channels, kernel=k, stride=s, padding=p, weight_bits=weight_bits,
+           relu=relu, bits=out_type.bits, signed=out_type.signed, shift=shift, bias=bias)
+    if weights is None:
+        return b.build()
+    obj = netdesc.to_json_obj(b.build())
+    obj["layers"][0]["weights"] = np.asarray(weights).tolist()
+    return netdesc.parse(obj, source="<conv test>")
+
+
+def check(net, parallelism, xs, **gaps):
+    """Simulate, compare every output with netdesc.run and the stamps with the timing model."""
+    layer = net.layer("c")
+    engine = ConvEngine(net, layer, parallelism=parallelism)
+    run = simulate(engine, xs, engine.in_type, layer.shape, layer.type, **gaps)
+    for x, y in zip(xs, run.outputs):
+        np.testing.assert_array_equal(y, netdesc.run(net, x))
+    accepted, produced = engine.timing(len(xs), gaps.get("in_gaps"))
+    if "out_gaps" not in gaps:  # the model assumes a consumer that never stalls
+        assert run.in_stamps == accepted
+        assert run.out_stamps == produced
+    return engine, run
+
+
+def random_inputs(net, rng, count=2):
+    t = net.input.type
+    return [rng.integers(t.min, t.max + 1, size=net.input.shape) for _ in range(count)]
+
+
+# in_shape, out_channels, kernel, stride, padding, parallelism
+CASES = [
+    ((2, 5, 7), 3, 3, 1, 1, 1),        # one MAC per cycle
+    ((2, 5, 7), 3, 3, 1, 1, 2),        # 1 x 2 grid: 3 channel groups x 9 operand chunks
+    ((2, 5, 7), 3, 3, 1, 1, 3),        # all output channels, one operand each
+    ((2, 5, 7), 4, 3, 1, 1, 6),        # 2 x 3 grid: 2 groups x 6 chunks
+    ((2, 5, 7), 3, 3, 1, 1, 12),       # channels x 4 operands per cycle
+    ((2, 5, 7), 3, 3, 1, 1, 54),       # the whole window in one cycle
+    ((2, 5, 7), 2, 3, 2, 1, 2),        # stride 2 with padding, odd sizes
+    ((1, 6, 6), 2, 3, 2, 1, 18),       # stride 2, even size, full parallelism
+    ((2, 5, 6), 2, 3, 1, 0, 4),        # no padding
+    ((1, 4, 5), 2, 3, 2, 2, 3),        # padding k-1 with stride 2
+    ((3, 4, 5), 4, 1, 1, 0, 4),        # 1x1
+    ((3, 5, 5), 2, 1, 2, 0, 6),        # 1x1 stride 2 (a projection)
+    ((1, 4, 4), 2, 5, 1, 2, 7),        # kernel 5
+    ((2, 3, 1), 2, 3, 1, 1, 5),        # a single column
+]
+
+
+@pytest.mark.parametrize("in_shape, o, k, s, p, par", CASES)
+def test_matches_reference(in_shape, o, k, s, p, par, rng):
+    net = conv_net(in_shape, o, k, s, p, rng=1)
+    check(net, par, random_inputs(net, rng))
+
+
+def test_unsigned_input_relu_output(rng):
+    net = conv_net((2, 5, 7), 3, 3, 1, 1, in_type=TensorType(4, False),
+                   out_type=TensorType(4, False), relu=True, rng=2)
+    check(net, 3, random_inputs(net, rng))
+
+
+def test_saturation_at_both_ends_and_extreme_inputs():
+    """All-max and all-min inputs through weights of all-max / all-min / alternating sign, with
+    a shift of 0: outputs pin at both ends of the type; the accumulator's worst case is hit."""
+    c, o, k = 2, 4, 3
+    w = np.zeros((o, c, k, k), dtype=np.int64)
+    w[0], w[1] = 7, -8
+    w[2] = np.where(np.arange(c * k * k).reshape(c, k, k) % 2, 7, -8)
+    w[3, 0, 1, 1] = 1
+    net = conv_net((c, 5, 7), o, k, 1, 1, weights=w, shift=0, bias=False)
+    t = net.input.type
+    xs = [np.full(net.input.shape, t.max), np.full(net.input.shape, t.min)]
+    _, run = check(net, 4, xs)
+    out = net.layer("c").type
+    assert run.outputs[0][0].max() == out.max and run.outputs[0][1].min() == out.min
+    assert run.outputs[1][0].min() == out.min and run.outputs[1][1].max() == out.max
+
+
+def test_negative_rounding():
+    """A shift of 1 on odd accumulators of both signs: halves round up (-1.5 -> -1)."""
+    w = np.zeros((2, 1, 1, 1), dtype=np.int64)
+    w[0], w[1] = 1, -1
+    net = conv_net((1, 3, 4), 2, 1, 1, 0, weights=w, shift=1, bias=False,
+                   out_type=TensorType(8, True))
+    x = np.arange(-6, 6).reshape(1, 3, 4)
+    _, run = check(net, 2, [x])
+    assert run.outputs[0][1].ravel().tolist() == [int(np.floor((-v + 1) / 2)) for v in range(-6, 6)]
+
+
+def test_stalls_on_both_sides(rng, random_gaps):
+    net = conv_net((2, 5, 7), 2, 3, 2, 1, rng=3)
+    engine = ConvEngine(net, net.layer("c"), parallelism=2)
+    outs = engine.layer.shape[1] * engine.layer.shape[2]
+    check(net, 2, random_inputs(net, rng), in_gaps=random_gaps(2, 35), out_gaps=random_gaps(2, outs))
+
+
+def test_timing_model_with_a_slow_producer(rng, random_gaps):
+    net = conv_net((1, 4, 5), 2, 3, 1, 1, rng=4)
+    check(net, 1, random_inputs(net, rng), in_gaps=random_gaps(2, 20, max_gap=12))
+
+
+@settings(max_examples=25, deadline=None)
+@given(c=st.integers(1, 2), h=st.integers(1, 5), w=st.integers(1, 5), o=st.integers(1, 3),
+       k=st.integers(1, 3), s=st.integers(1, 2), data=st.data())
+def test_random_layers(c, h, w, o, k, s, data):
+    p = data.draw(st.integers(max(0, (k - min(h, w) + 1) // 2), k - 1))
+    par = data.draw(st.integers(1, o * c * k * k))
+    net = conv_net((c, h, w), o, k, s, p, rng=data.draw(st.integers(0, 99)),
+                   in_type=TensorType(data.draw(st.integers(2, 5)), data.draw(st.booleans())))
+    check(net, par, random_inputs(net, np.random.default_rng(data.draw(st.integers(0, 99)))))
+
+
+def test_timing_attributes_against_simulation(rng):
+    """Each beat offered only long after the engine went idle: output j comes exactly
+    ``output_latency(j)`` edges after input beat ``input_beats_needed(j)`` (or
+    ``cycles_per_output`` after output j-1 when one beat completes several windows)."""
+    net = conv_net((1, 4, 5), 2, 3, 2, 1, rng=5)
+    engine = ConvEngine(net, net.layer("c"), parallelism=1)
+    idle = engine.latency + engine.cycles_per_output + 20
+    _, run = check(net, 1, random_inputs(net, rng, 1), in_gaps=[[idle] * 20])
+    for j, produced in enumerate(run.out_stamps):
+        ready = run.in_stamps[engine.input_beats_needed(j) - 1] + engine.output_latency(j)
+        if j:
+            ready = max(ready, run.out_stamps[j - 1] + engine.cycles_per_output)
+        assert produced == ready
+    assert engine.latency == engine.cycles_per_output + 4
+    # Right-padding windows complete after their last beat; interior ones at it.
+    assert [engine.output_latency(j) - engine.latency for j in range(6)] == [0, 0, 1] * 2
+
+
+def test_cycles_per_output_in_steady_state(rng):
+    """Full-rate input, 2 steps between windows, 6 cycles per window: the MAC array is the
+    bottleneck and outputs of a row come exactly cycles_per_output apart."""
+    net = conv_net((1, 4, 7), 2, 3, 2, 1, rng=6)
+    engine, run = check(net, 2, random_inputs(net, rng, 1))
+    assert engine.cycles_per_output == 9
+    per_row = engine.layer.shape[2]
+    gaps = np.diff(run.out_stamps).reshape(-1)
+    within_rows = [g for n, g in enumerate(gaps) if (n + 1) % per_row]
+    assert within_rows == [engine.cycles_per_output] * len(within_rows)
+
+
+def test_input_beats_needed():
+    net = conv_net((1, 5, 7), 1, 3, 1, 1)
+    engine = ConvEngine(net, net.layer("c"))
+    # Output (r, c) needs input rows up to r+1 and columns up to c+1 (capped at the image).
+    expected = [min(r + 1, 4) * 7 + min(c + 2, 7) if r + 1 < 5 else 5 * 7
+                for r in range(5) for c in range(7)]
+    assert [engine.input_beats_needed(j) for j in range(35)] == expected
+
+
+@pytest.mark.parametrize("par, message", [
+    (0, r"parallelism must be an integer in 1\.\.54 \(3 outputs x 18 MACs each\), not 0"),
+    (55, r"parallelism must be an integer in 1\.\.54 \(3 outputs x 18 MACs each\), not 55"),
+])
+def test_rejects_bad_parallelism(par, message):
+    net = conv_net((2, 5, 7), 3, 3, 1, 1)
+    with pytest.raises(TailorError, match=r"^<builder conv>: layer 'c': " + message):
+        ConvEngine(net, net.layer("c"), parallelism=par)
+
+
+def test_rejects_other_ops():
+    b = NetBuilder("pool", (1, 4, 4))
+    b.maxpool("m")
+    net = b.build()
+    with pytest.raises(TailorError, match="layer 'm': ConvEngine implements conv2d, not maxpool2d"):
+        ConvEngine(net, net.layer("m"))
