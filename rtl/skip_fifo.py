@@ -1,4 +1,7 @@
-"""The bypass buffer of a skip connection: a first-in first-out stream queue of fixed capacity."""
+"""The bypass buffer of a skip connection: a first-in first-out stream queue of fixed capacity.
+
+The network top also uses it as the rate FIFO that decouples two engines (rtl/fifo_depth.py).
+"""
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring

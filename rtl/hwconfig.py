@@ -1,0 +1,168 @@
+"""The hardware configuration: how fast and in what memory a netdesc is built, not what it computes.
+
+A JSON file, separate from the netdesc::
+
+    {"format": "tailor-hw", "version": 1,
+     "parallelism": {"stem": 4, "b1_conv1": 8},   # MACs per cycle of conv2d / dense layers
+     "fifo_depths": {"b1_add": 40},               # skip FIFO depth in beats, per add layer
+     "rate_fifo_depths": {"b2_conv1.i": 30},      # rate FIFO depth before an engine's input
+     "memory_style": "auto"}                      # FIFO storage: auto | block | registers
+
+Every key is optional. A layer missing from ``parallelism`` gets the default below; FIFOs
+missing from ``fifo_depths`` / ``rate_fifo_depths`` get the depth of the FIFO-depth analysis
+(:mod:`rtl.fifo_depth`). Rate FIFO keys are ``<layer>.<port>``: port ``i`` of a one-input
+layer, ``a`` / ``b`` of an add; depth 0 means no FIFO.
+
+Default parallelism, the rule: every stream moves at most one beat per cycle, so no inference
+takes fewer cycles than the largest tensor has pixels; and no layer gets more than ``cap``
+(default :data:`DEFAULT_CAP`) MACs per cycle, so the slowest layer takes ``max(macs / cap)``
+cycles. The larger of those two is the target ``T``; each conv2d / dense layer gets the smallest
+parallelism that finishes its MACs in ``T`` cycles. Layers are thus balanced against the slowest
+one and no MAC array is larger than the bottleneck needs.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+from netdesc import macs, skips
+from netdesc.errors import NetdescError
+from tailor.io import write_text
+
+from .skip_fifo import STYLES
+
+FORMAT = "tailor-hw"
+VERSION = 1
+DEFAULT_CAP = 16
+KEYS = ("format", "version", "parallelism", "fifo_depths", "rate_fifo_depths", "memory_style")
+
+
+def max_parallelism(layer):
+    """The largest useful MAC parallelism of a conv2d / dense layer: its MACs per output pixel."""
+    return int(layer.weights.size)
+
+
+def _pixels(shape):
+    return shape[1] * shape[2] if len(shape) == 3 else 1
+
+
+@dataclass
+class HwConfig:
+    """Per-layer MAC parallelism, skip and rate FIFO depths (missing: from the analysis), FIFO
+    memory style.
+
+    Build one with :meth:`default` or :func:`load_hw`; :meth:`resolved` fills every layer.
+    """
+
+    parallelism: dict = field(default_factory=dict)
+    fifo_depths: dict = field(default_factory=dict)
+    memory_style: str = "auto"
+    source: str = "<hw config>"
+    rate_fifo_depths: dict = field(default_factory=dict)
+
+    @classmethod
+    def default(cls, net, cap=DEFAULT_CAP):
+        """The balanced parallelism of the module docstring for every conv2d / dense layer."""
+        weighted = [l for l in net.layers if l.has_weights]
+        target = max([_pixels(net.input.shape)] + [_pixels(l.shape) for l in net.layers] +
+                     [-(-macs(l) // min(cap, max_parallelism(l))) for l in weighted])
+        par = {}
+        for l in weighted:
+            p = -(-macs(l) // target)  # smallest p with ceil(macs / p) <= target
+            par[l.name] = max(1, min(p, max_parallelism(l)))
+        return cls(parallelism=par)
+
+    def resolved(self, net):
+        """A copy with every conv2d / dense layer's parallelism set (defaults where missing)."""
+        self.validate(net)
+        par = dict(HwConfig.default(net).parallelism)
+        par.update(self.parallelism)
+        return HwConfig(par, dict(self.fifo_depths), self.memory_style, self.source,
+                        dict(self.rate_fifo_depths))
+
+    def validate(self, net):
+        """Raise :class:`NetdescError` (naming this config's source and the layer) if a key
+        names no suitable layer of ``net`` or a value is out of range."""
+        add_skips = {s.add for s in skips(net)}
+        for name, p in self.parallelism.items():
+            layer = _layer(net, name, self.source, "parallelism")
+            if not layer.has_weights:
+                raise NetdescError(self.source, f"parallelism applies to conv2d and dense layers, "
+                                                f"not {layer.op}", layer=name)
+            hi = max_parallelism(layer)
+            if not _is_int(p) or not 1 <= p <= hi:
+                raise NetdescError(self.source, f"parallelism must be an integer in 1..{hi} "
+                                                f"(MACs per output pixel), not {p!r}", layer=name)
+        for name, d in self.fifo_depths.items():
+            layer = _layer(net, name, self.source, "fifo_depths")
+            if name not in add_skips:
+                raise NetdescError(self.source, f"fifo_depths applies to add layers of skip "
+                                                f"connections, not {layer.op}", layer=name)
+            if not _is_int(d) or d < 1:
+                raise NetdescError(self.source, f"fifo depth must be a positive integer, not {d!r}",
+                                   layer=name)
+        for key, d in self.rate_fifo_depths.items():
+            name, _, port = str(key).rpartition(".")
+            layer = _layer(net, name, self.source, "rate_fifo_depths")
+            ports = ("a", "b") if layer.op == "add" else ("i",)
+            if port not in ports:
+                raise NetdescError(self.source, f"rate_fifo_depths key '{key}' must name port "
+                                                f"{' or '.join(ports)} of the {layer.op}",
+                                   layer=name)
+            if not _is_int(d) or d < 0:
+                raise NetdescError(self.source, f"rate fifo depth must be an integer >= 0, "
+                                                f"not {d!r}", layer=name)
+        if self.memory_style not in STYLES:
+            raise NetdescError(self.source, f"memory_style must be one of {', '.join(STYLES)}, "
+                                            f"not {self.memory_style!r}")
+
+    def to_json_obj(self):
+        return {"format": FORMAT, "version": VERSION, "parallelism": dict(self.parallelism),
+                "fifo_depths": dict(self.fifo_depths),
+                "rate_fifo_depths": dict(self.rate_fifo_depths), "memory_style": self.memory_style}
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _layer(net, name, source, key):
+    try:
+        return net.layer(name)
+    except KeyError:
+        raise NetdescError(source, f"{key} names a layer the netdesc '{net.name}' does not have",
+                           layer=name) from None
+
+
+def parse_hw(obj, net, source="<hw config>"):
+    """A validated :class:`HwConfig` from a JSON object, checked against ``net``."""
+    if not isinstance(obj, dict):
+        raise NetdescError(source, "a hardware config must be a JSON object")
+    unknown = sorted(set(obj) - set(KEYS))
+    if unknown:
+        raise NetdescError(source, f"unknown key '{unknown[0]}' (allowed: {', '.join(KEYS)})")
+    if obj.get("format", FORMAT) != FORMAT or obj.get("version", VERSION) != VERSION:
+        raise NetdescError(source, f"not a {FORMAT} version {VERSION} file")
+    for key in ("parallelism", "fifo_depths", "rate_fifo_depths"):
+        if not isinstance(obj.get(key, {}), dict):
+            raise NetdescError(source, f"'{key}' must be an object mapping layer names to integers")
+    hw = HwConfig(dict(obj.get("parallelism", {})), dict(obj.get("fifo_depths", {})),
+                  obj.get("memory_style", "auto"), str(source),
+                  dict(obj.get("rate_fifo_depths", {})))
+    hw.validate(net)
+    return hw
+
+
+def load_hw(path, net):
+    """Read and validate a hardware config file against ``net``; one-line errors name the file."""
+    try:
+        with open(path) as f:
+            obj = json.load(f)
+    except FileNotFoundError:
+        raise NetdescError(path, "file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise NetdescError(path, f"is not a readable JSON file ({e})") from None
+    return parse_hw(obj, net, source=path)
+
+
+def save_hw(hw, path):
+    write_text(path, json.dumps(hw.to_json_obj(), indent=1) + "\n")

@@ -1,0 +1,285 @@
+"""Simulate the generated RTL: the public Python API for users' own pytest files.
+
+Two calls, both cycle-accurate (Amaranth's simulator) and both returning a :class:`SimResult`::
+
+    from rtl.sim import simulate, simulate_layer
+    r = simulate("net.json", x)                  # x: int [N, C, H, W] or [C, H, W]
+    assert (r.outputs == netdesc.run(net, x)).all()
+    r = simulate_layer(net, "b1_conv1", x1)      # x1: the layer's input tensors
+    print(r.cycles_per_inference, r.steady_state_cycles)
+
+Inputs are streamed back to back (the next tensor's first pixel right after the previous
+tensor's last), outputs are taken whenever valid, so the cycle counts are those of the design
+itself. A run in which no stream (internal ones included) moves a beat for ``stall_cycles``
+cycles stops with a
+:class:`~tailor.errors.TailorError` naming the blocked and the starved streams; it never hangs.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from amaranth.hdl import Const, Elaboratable, Module, Signal
+
+import netdesc
+from tailor.errors import TailorError
+
+from .streams import CycleCounter, get_pixels, put_pixels
+
+DEFAULT_STALL_CYCLES = 20000
+_WATCH_INTERVAL = 64  # cycles between two looks of the stall watchdog
+_PERIOD = 1e-6  # simulated clock period, seconds (any value; cycle counts are what matter)
+
+
+@dataclass
+class SimResult:
+    """What a simulation measured. Cycle numbers count clock edges; edge 0 accepted the first
+    input beat.
+
+    ``outputs``: int64, ``[N, ...]`` (the output tensors, one per input).
+    ``first_output_cycle``: edge of the first output beat.
+    ``cycles_per_inference``: edges from the first input beat of inference 0 to its last output
+    beat, inclusive (the latency of one inference through an empty design).
+    ``steady_state_cycles``: edges between the last output beats of the last two inferences
+    (the throughput of back-to-back inferences), ``None`` for a single input.
+    ``total_cycles``: edges until the last output beat, inclusive.
+    ``input_stamps`` / ``output_stamps``: per stream, the edge of every beat.
+    """
+
+    outputs: np.ndarray
+    first_output_cycle: int
+    cycles_per_inference: int
+    steady_state_cycles: int
+    total_cycles: int
+    input_stamps: list
+    output_stamps: list
+    wall_seconds: float = 0.0
+
+    @property
+    def cycles_per_second(self):
+        """Simulator speed: clock cycles simulated per wall-clock second."""
+        return self.total_cycles / self.wall_seconds if self.wall_seconds else 0.0
+
+
+@dataclass
+class StreamPort:
+    """A stream of the design under test to drive or read: its interface, tensor shape and type."""
+
+    stream: object
+    shape: tuple
+    ttype: netdesc.TensorType
+    name: str
+
+
+def run_streams(dut, inputs, outputs, feeds, count, *, monitors=(), vcd=None,
+                stall_cycles=DEFAULT_STALL_CYCLES, progress=False):
+    """Drive ``dut``: stream ``feeds[k]`` (a list of ``count`` tensors) into ``inputs[k]`` and
+    collect ``count`` tensors from each of ``outputs``. ``monitors`` maps names to the
+    internal streams the stall watchdog reports on; ``progress`` shows a tqdm bar of output
+    tensors. Returns a :class:`SimResult` whose ``outputs`` are those of ``outputs[0]``."""
+    import time
+
+    from amaranth.sim import Simulator
+    from tqdm import tqdm
+
+    top = CycleCounter(dut)
+    in_stamps = [[] for _ in inputs]
+    out_stamps = [[] for _ in outputs]
+    results = [[] for _ in outputs]
+    watched = dict(monitors)
+    for p in list(inputs) + list(outputs):
+        watched.setdefault(p.name, p.stream)
+    bench = _Activity(top, list(watched.values()))
+
+    def producer(k):
+        port = inputs[k]
+
+        async def run(ctx):
+            for x in feeds[k]:
+                await put_pixels(ctx, port.stream, x, port.ttype, cycle=top.cycle,
+                                 stamps=in_stamps[k])
+        return run
+
+    def consumer(k):
+        port = outputs[k]
+
+        async def run(ctx):
+            for _ in range(count):
+                results[k].append(await get_pixels(ctx, port.stream, port.shape, port.ttype,
+                                                   cycle=top.cycle, stamps=out_stamps[k]))
+                if k == 0:
+                    bar.update()
+        return run
+
+    async def watchdog(ctx):
+        last, idle = None, 0
+        while True:
+            await ctx.delay(_WATCH_INTERVAL * _PERIOD)
+            seen = ctx.get(bench.beats)
+            idle = idle + _WATCH_INTERVAL if seen == last else 0
+            last = seen
+            if idle >= stall_cycles:
+                raise _Stall(_stall_message(ctx, watched, idle))
+
+    sim = Simulator(bench)
+    sim.add_clock(_PERIOD)
+    for k in range(len(inputs)):
+        sim.add_testbench(producer(k))
+    for k in range(len(outputs)):
+        sim.add_testbench(consumer(k))
+    sim.add_testbench(watchdog, background=True)
+    start = time.perf_counter()
+    stall = None
+    with tqdm(total=count, unit="inference", desc="simulating", disable=None if progress else True,
+              leave=False) as bar:
+        try:
+            if vcd is not None:
+                with sim.write_vcd(str(vcd)):
+                    sim.run()
+            else:
+                sim.run()
+        except _Stall as e:
+            stall = str(e)
+    if stall is not None:
+        del sim
+        _collect_quietly()
+        raise TailorError(stall)
+    wall = time.perf_counter() - start
+    return _result(results[0], in_stamps, out_stamps, outputs[0].shape, count, wall)
+
+
+class _Activity(Elaboratable):
+    """Wraps the design and counts, in ``beats``, the cycles in which any of ``streams`` moved
+    a beat: what the stall watchdog watches (internal streams included, so a long computation
+    between input and output beats is not mistaken for a stall)."""
+
+    def __init__(self, top, streams):
+        self.top = top
+        self.streams = streams
+        self.beats = Signal(32)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.top = self.top
+        moved = Const(0)
+        for s in self.streams:
+            moved = moved | (s.valid & s.ready)
+        m.d.sync += self.beats.eq(self.beats + moved)
+        return m
+
+
+class _Stall(Exception):
+    """Raised by the watchdog inside the simulation; turned into a TailorError outside it."""
+
+
+def _collect_quietly():
+    """Free a simulation stopped mid-run. Its testbenches are suspended inside Amaranth's
+    ``tick().until()``, whose clean-up complains when the coroutine is closed; that complaint
+    is noise once the run has been abandoned on purpose."""
+    import gc
+    import sys
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
+    try:
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+
+
+def _stall_message(ctx, watched, idle):
+    blocked, starved = [], []
+    for name, s in watched.items():
+        valid, ready = ctx.get(s.valid), ctx.get(s.ready)
+        if valid and not ready:
+            blocked.append(name)
+        elif ready and not valid:
+            starved.append(name)
+    return (f"stall: no stream moved a beat for {idle} cycles; "
+            f"valid but not ready: {', '.join(repr(n) for n in blocked) or 'none'}; "
+            f"ready but not valid: {', '.join(repr(n) for n in starved) or 'none'}")
+
+
+def _beats(shape):
+    return shape[1] * shape[2] if len(shape) == 3 else 1
+
+
+def _result(tensors, in_stamps, out_stamps, out_shape, count, wall):
+    stamps = out_stamps[0]
+    per = _beats(out_shape)
+    ends = [stamps[(k + 1) * per - 1] for k in range(count)]
+    start = min(s[0] for s in in_stamps)
+    return SimResult(
+        outputs=np.array(tensors, dtype=np.int64),
+        first_output_cycle=stamps[0] - start,
+        cycles_per_inference=ends[0] - start + 1,
+        steady_state_cycles=ends[-1] - ends[-2] if count > 1 else None,
+        total_cycles=max(max(s) for s in out_stamps) - start + 1,
+        input_stamps=in_stamps, output_stamps=out_stamps, wall_seconds=wall)
+
+
+def _load(net_or_path):
+    if isinstance(net_or_path, netdesc.Netdesc):
+        return net_or_path
+    return netdesc.load(Path(net_or_path))
+
+
+def simulate(net_or_path, x, hw=None, vcd=None, stall_cycles=DEFAULT_STALL_CYCLES):
+    """Run the whole-network accelerator (:class:`rtl.network.NetworkTop`) on ``x``.
+
+    ``x``: integer ``[N, C, H, W]`` or ``[C, H, W]`` (checked like ``tailor ref``);
+    ``hw``: an :class:`rtl.hwconfig.HwConfig` (default: :meth:`HwConfig.default`);
+    ``vcd``: a file name to write the waveforms to. ``outputs`` has shape ``[N, ...]``.
+    """
+    from .network import NetworkTop
+
+    net = _load(net_or_path)
+    xs = netdesc.check_input(net, x)
+    return simulate_top(NetworkTop(net, hw), xs, vcd=vcd, stall_cycles=stall_cycles)
+
+
+def simulate_top(top, xs, *, vcd=None, stall_cycles=DEFAULT_STALL_CYCLES, progress=False):
+    """Run an already built :class:`rtl.network.NetworkTop` on the checked batch ``xs``.
+    The stall limit is at least twice the slowest engine's ``cycles_per_output``."""
+    net = top.net
+    out = net.output_layer
+    # An engine may compute this long between two beats; that is not a stall.
+    slowest = max(e.cycles_per_output for e in top.engines.values())
+    return run_streams(
+        top, [StreamPort(top.i, net.input.shape, net.input.type, "i")],
+        [StreamPort(top.o, out.shape, out.type, "o")], [list(xs)], len(xs),
+        monitors=top.monitored_streams(), vcd=vcd, stall_cycles=max(stall_cycles, 2 * slowest),
+        progress=progress)
+
+
+def simulate_layer(net_or_path, layer_name, x, parallelism=None, vcd=None,
+                   stall_cycles=DEFAULT_STALL_CYCLES):
+    """Run the engine of one layer alone on its input tensors.
+
+    ``x``: a batch ``[N, ...]`` of the layer's input (the layer's input shape without N is
+    accepted for one tensor); for an ``add``, a pair ``(a, b)`` of such batches.
+    ``parallelism`` applies to conv2d / dense (default: the :class:`HwConfig` default).
+    """
+    from .network import build_engine, engine_ports
+
+    net = _load(net_or_path)
+    try:
+        layer = net.layer(layer_name)
+    except KeyError:
+        raise TailorError(f"{net.source}: no layer named '{layer_name}'") from None
+    engine = build_engine(net, layer, parallelism)
+    in_ports, out_port = engine_ports(net, layer, engine)
+    feeds = x if layer.op == "add" else (x,)
+    batches = []
+    for port, feed in zip(in_ports, feeds):
+        feed = np.asarray(feed)
+        if feed.shape == tuple(port.shape):
+            feed = feed[None]
+        if feed.shape[1:] != tuple(port.shape):
+            raise TailorError(f"layer '{layer_name}': input {port.name} must have shape "
+                              f"[N, {', '.join(map(str, port.shape))}], not {list(feed.shape)}")
+        batches.append(list(feed))
+    if len({len(b) for b in batches}) != 1:
+        raise TailorError(f"layer '{layer_name}': both inputs need the same batch size")
+    return run_streams(engine, in_ports, [out_port], batches, len(batches[0]), vcd=vcd,
+                       stall_cycles=stall_cycles)

@@ -1,0 +1,88 @@
+"""AddEngine against NETDESC's add: shifts, saturation at both ends, relu, negative rounding."""
+
+import numpy as np
+import pytest
+
+import netdesc
+from netdesc.builder import NetBuilder
+from rtl.add import AddEngine
+from rtl.sim import StreamPort, run_streams
+
+# Components built only to inspect them (or rejected by their constructor) are never
+# elaborated; Amaranth's warning about that is expected here.
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+
+def _net(ta, tb, shifts_in, shift, relu, out_bits, out_signed, channels=3, size=(4, 5)):
+    b = NetBuilder("add-test", (channels,) + size, rng=0)
+    b.conv("a", channels, kernel=1, bits=ta[0], signed=ta[1], relu=False, src="input")
+    b.conv("b", channels, kernel=1, bits=tb[0], signed=tb[1], relu=False, src="input")
+    b.add("y", "a", "b", shifts_in=shifts_in, shift=shift, relu=relu, bits=out_bits,
+          signed=out_signed)
+    return b.build()
+
+
+def _inputs(t, shape, rng, count):
+    x = rng.integers(t.min, t.max + 1, size=(count,) + shape)
+    x[0, :, 0, 0] = t.min  # the extremes of the type, both ends
+    x[0, :, 0, 1] = t.max
+    return x
+
+
+def _expected(net, a, b):
+    layer = net.layer("y")
+    la, lb = layer.shifts_in
+    return netdesc.requantize((a << la) + (b << lb), layer.shift, layer.type, layer.relu)
+
+
+CASES = [
+    # (a type, b type, shifts_in, shift, relu, out bits, out signed)
+    ((8, True), (8, True), (0, 0), 1, False, 8, True),    # negative halves round up
+    ((6, True), (5, False), (1, 2), 3, True, 4, False),   # relu, saturation high
+    ((8, True), (8, True), (0, 0), 0, False, 4, True),    # saturation at both ends, no shift
+    ((4, False), (7, True), (3, 0), 2, False, 5, True),
+    ((8, False), (8, False), (0, 0), 1, True, 8, False),  # the plain ResNet case
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_add_matches_reference(case):
+    net = _net(*case)
+    layer = net.layer("y")
+    rng = np.random.default_rng(sum(case[2]) + case[3])
+    ta, tb = net.type_of("a"), net.type_of("b")
+    a = _inputs(ta, layer.shape, rng, 2)
+    b = _inputs(tb, layer.shape, rng, 2)
+    b[0, :, 0, 0] = tb.min
+    b[0, :, 0, 1] = tb.max
+    dut = AddEngine(net, layer)
+    r = run_streams(dut, [StreamPort(dut.a, layer.shape, ta, "a"), StreamPort(dut.b, layer.shape, tb, "b")],
+                    [StreamPort(dut.o, layer.shape, layer.type, "o")], [list(a), list(b)], 2)
+    expected = _expected(net, a, b)
+    np.testing.assert_array_equal(r.outputs, expected)
+    # Both extremes of the output type must actually be exercised by these inputs.
+    lo = max(layer.type.min, 0) if layer.relu else layer.type.min
+    assert (expected == lo).any() and (expected == layer.type.max).any()
+    # One pixel per cycle, latency 1.
+    beats = 2 * layer.shape[1] * layer.shape[2]
+    assert r.output_stamps[0] == [s + 1 for s in r.input_stamps[0]] and r.total_cycles == beats + 1
+
+
+def test_negative_rounding_exact():
+    """-3 / 2 rounds half up to -1, -5 / 4 rounds to -1, -6 / 4 to -1 (half up), -7/4 to -2."""
+    net = _net((8, True), (8, True), (0, 0), 2, False, 8, True, channels=1, size=(1, 4))
+    layer = net.layer("y")
+    a = np.array([[[[-3, -5, -6, -7]]]])
+    b = np.zeros_like(a)
+    dut = AddEngine(net, layer)
+    r = run_streams(dut, [StreamPort(dut.a, layer.shape, layer.type, "a"),
+                          StreamPort(dut.b, layer.shape, layer.type, "b")],
+                    [StreamPort(dut.o, layer.shape, layer.type, "o")], [list(a), list(b)], 1)
+    np.testing.assert_array_equal(r.outputs, _expected(net, a, b))
+    assert r.outputs.ravel().tolist() == [-1, -1, -1, -2]
+
+
+def test_rejects_other_ops():
+    net = _net((8, True), (8, True), (0, 0), 1, False, 8, True)
+    with pytest.raises(ValueError, match="layer 'a' is a conv2d, not an add"):
+        AddEngine(net, net.layer("a"))

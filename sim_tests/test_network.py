@@ -1,0 +1,132 @@
+"""Whole networks: the RTL simulation of NetworkTop equals netdesc.run bit for bit."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import netdesc
+from netdesc.builder import NetBuilder
+from rtl.hwconfig import HwConfig
+from rtl.network import NetworkTop
+from rtl.fifo_depth import predict
+from rtl.sim import simulate_layer, simulate_top
+
+# Components built only to inspect them (or rejected by their constructor) are never
+# elaborated; Amaranth's warning about that is expected here.
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+EXAMPLES = Path(__file__).parents[1] / "examples" / "small_resnet.json"
+
+
+def _inputs(net, count, rng):
+    t = net.input.type
+    x = rng.integers(t.min, t.max + 1, size=(count,) + tuple(net.input.shape))
+    x[0, :, 0, :] = t.max  # saturating rows at both ends of the input range
+    x[0, :, -1, :] = t.min
+    return x
+
+
+def _check(net, count=2, seed=0, hw=None):
+    """RTL outputs equal the reference; the RTL's cycle counts equal the timing model's."""
+    x = _inputs(net, count, np.random.default_rng(seed))
+    top = NetworkTop(net, hw)
+    r = simulate_top(top, netdesc.check_input(net, x))
+    np.testing.assert_array_equal(r.outputs, netdesc.run(net, x))
+    per = r.output_stamps[0]
+    beats = len(per) // count
+    assert predict(top, count) == [per[(t + 1) * beats - 1] - r.input_stamps[0][0]
+                                   for t in range(count)]
+    return r
+
+
+@st.composite
+def networks(draw):
+    """Random valid netdescs: channel counts 1-4, sizes 4-9, kernels 1/3, strides 1/2, short
+    and long skips (identity or 1x1 projection), plain convs, maxpool, a GAP + dense head."""
+    channels = draw(st.integers(1, 3))
+    size = draw(st.integers(4, 9)), draw(st.integers(4, 9))
+    signed_in = draw(st.booleans())
+    b = NetBuilder("random", (channels,) + size, bits=draw(st.sampled_from([4, 8])),
+                   signed=signed_in, rng=draw(st.integers(0, 1 << 16)))
+    x = b.conv("stem", draw(st.integers(1, 4)), kernel=draw(st.sampled_from([1, 3])))
+    blocks = draw(st.lists(st.sampled_from(["short", "long", "proj", "plain", "pool"]),
+                           min_size=1, max_size=3))
+    for n, kind in enumerate(blocks):
+        _, h, w = b.net.shape_of(x)
+        ch = b.net.shape_of(x)[0]
+        if kind == "plain":
+            stride = draw(st.sampled_from([1, 2])) if min(h, w) >= 3 else 1
+            x = b.conv(f"c{n}", draw(st.integers(1, 4)), kernel=draw(st.sampled_from([1, 3])),
+                       stride=stride, src=x)
+        elif kind == "pool":
+            if min(h, w) >= 2:
+                x = b.maxpool(f"p{n}", src=x)
+        elif kind in ("short", "long"):
+            y = b.conv(f"b{n}_c1", ch, src=x, relu=kind == "long", signed=kind == "short")
+            if kind == "long":
+                y = b.conv(f"b{n}_c2", ch, src=y, relu=False, signed=True)
+            x = b.add(f"b{n}_add", y, x, shifts_in=(draw(st.integers(0, 1)), 0),
+                      shift=draw(st.integers(0, 2)), relu=draw(st.booleans()))
+        else:
+            out = draw(st.integers(1, 4))
+            stride = 2 if min(h, w) >= 4 else 1
+            y = b.conv(f"b{n}_c1", out, stride=stride, src=x)
+            p = b.conv(f"b{n}_proj", out, kernel=1, stride=stride, padding=0, src=x, relu=False,
+                       signed=True)
+            x = b.add(f"b{n}_add", y, p, shift=1, relu=True)
+    if draw(st.booleans()):
+        b.global_avg_pool("gap", src=x)
+        b.dense("fc", draw(st.integers(1, 5)))
+    return b.build()
+
+
+@settings(max_examples=10, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(networks())
+def test_random_networks_match_reference(net):
+    _check(net)
+
+
+def test_small_resnet_example():
+    net = netdesc.load(EXAMPLES)
+    r = _check(net, count=3, seed=1)
+    assert r.steady_state_cycles <= r.cycles_per_inference
+
+
+def test_no_skips_strided_and_one_mac_per_layer():
+    b = NetBuilder("plain", (2, 7, 5), rng=3)
+    b.conv("c1", 3, stride=2)
+    b.conv("c2", 2, kernel=1, relu=False, signed=True)
+    net = b.build()
+    _check(net, hw=HwConfig(parallelism={"c1": 1, "c2": 1}))
+
+
+def test_add_reading_one_tensor_twice():
+    b = NetBuilder("double", (2, 4, 4), rng=5)
+    x = b.conv("c1", 2)
+    b.add("twice", x, x, shifts_in=(1, 0), shift=2)
+    _check(b.build())
+
+
+def test_layers_the_output_does_not_need_are_left_out():
+    b = NetBuilder("dead-end", (1, 5, 5), rng=2)
+    x = b.conv("c1", 2)
+    b.conv("unused", 2, src=x)
+    b.conv("c2", 2, src=x)
+    net = b.build(output="c2")
+    top = NetworkTop(net)
+    assert "unused" not in top.engines and "fork_c1" not in dict(top.monitored_streams())
+    _check(net)
+
+
+def test_simulate_layer_runs_one_engine():
+    net = netdesc.load(EXAMPLES)
+    runs = netdesc.run(net, _inputs(net, 2, np.random.default_rng(4)), all_outputs=True)
+    r = simulate_layer(net, "b1_conv1", runs["stem"], parallelism=3)
+    np.testing.assert_array_equal(r.outputs, runs["b1_conv1"])
+    r = simulate_layer(net, "b1_add", (runs["b1_conv2"], runs["stem"]))
+    np.testing.assert_array_equal(r.outputs, runs["b1_add"])
+    r = simulate_layer(net, "fc", runs["pool"][0])
+    np.testing.assert_array_equal(r.outputs, runs["fc"][:1])
