@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 from netdesc import skips
 
+from .streams import beat_shape
+
 
 INFERENCES = 3  # tensors streamed by the model: the steady state is the last interval
 UNBOUNDED = 1 << 40
@@ -383,7 +385,7 @@ class _NetworkModel:
     def __init__(self, net, engines, readers, edges, depths, tensors):
         self.blocks = []
         self.streams = []
-        beats = _beats(net.input.shape)
+        beats = beat_shape(net.input.shape)[0]
         src = self._stream("i")
         self.blocks.append(_Source(src, beats * tensors))
         produced = {net.input.name: src}
@@ -415,7 +417,7 @@ class _NetworkModel:
                 ports[r] = s
         self.sink = _Sink(produced[net.output])
         self.blocks.append(self.sink)
-        self.out_beats = _beats(net.output_layer.shape)
+        self.out_beats = beat_shape(net.output_layer.shape)[0]
         self.tensors = tensors
 
     def _stream(self, name):
@@ -465,10 +467,6 @@ class _NetworkModel:
 
     def _blocked(self):
         return ", ".join(s.name for s in self.streams if s.valid and not s.ready) or "none"
-
-
-def _beats(shape):
-    return shape[1] * shape[2] if len(shape) == 3 else 1
 
 
 def topology(net, layer_names):
@@ -573,7 +571,7 @@ def analyse(net, engines, hw=None, inferences=INFERENCES):
             kind=kinds[key], key=key, add=adds[key], tensor=tensor, reader=reader, reader_input=k,
             name=f"fifo_{key}" if kinds[key] == "skip" else f"rate_{reader}_{port}",
             depth=depths[key], analysed_depth=None if key in fixed else depths[key],
-            beat_bits=ttype.bits * shape[0], feature_map_depth=_beats(shape),
+            beat_bits=ttype.bits * shape[0], feature_map_depth=beat_shape(shape)[0],
             max_occupancy=occupancy[key]))
     return result
 

@@ -25,7 +25,7 @@ from amaranth.hdl import Const, Elaboratable, Module, Signal
 import netdesc
 from tailor.errors import TailorError
 
-from .streams import CycleCounter, get_pixels, put_pixels
+from .streams import CycleCounter, beat_shape, get_pixels, put_pixels
 
 DEFAULT_STALL_CYCLES = 20000
 _WATCH_INTERVAL = 64  # cycles between two looks of the stall watchdog
@@ -70,6 +70,7 @@ class StreamPort:
     shape: tuple
     ttype: netdesc.TensorType
     name: str
+    gaps: list = None  # per tensor, per beat idle cycles before the beat (a slow peer); None: none
 
 
 def run_streams(dut, inputs, outputs, feeds, count, *, monitors=(), vcd=None,
@@ -96,18 +97,19 @@ def run_streams(dut, inputs, outputs, feeds, count, *, monitors=(), vcd=None,
         port = inputs[k]
 
         async def run(ctx):
-            for x in feeds[k]:
+            for t, x in enumerate(feeds[k]):
                 await put_pixels(ctx, port.stream, x, port.ttype, cycle=top.cycle,
-                                 stamps=in_stamps[k])
+                                 stamps=in_stamps[k], gaps=port.gaps and port.gaps[t])
         return run
 
     def consumer(k):
         port = outputs[k]
 
         async def run(ctx):
-            for _ in range(count):
+            for t in range(count):
                 results[k].append(await get_pixels(ctx, port.stream, port.shape, port.ttype,
-                                                   cycle=top.cycle, stamps=out_stamps[k]))
+                                                   cycle=top.cycle, stamps=out_stamps[k],
+                                                   gaps=port.gaps and port.gaps[t]))
                 if k == 0:
                     bar.update()
         return run
@@ -200,13 +202,9 @@ def _stall_message(ctx, watched, idle):
             f"ready but not valid: {', '.join(repr(n) for n in starved) or 'none'}")
 
 
-def _beats(shape):
-    return shape[1] * shape[2] if len(shape) == 3 else 1
-
-
 def _result(tensors, in_stamps, out_stamps, out_shape, count, wall):
     stamps = out_stamps[0]
-    per = _beats(out_shape)
+    per = beat_shape(out_shape)[0]
     ends = [stamps[(k + 1) * per - 1] for k in range(count)]
     start = min(s[0] for s in in_stamps)
     return SimResult(
@@ -250,6 +248,16 @@ def simulate_top(top, xs, *, vcd=None, stall_cycles=DEFAULT_STALL_CYCLES, progre
         [StreamPort(top.o, out.shape, out.type, "o")], [list(xs)], len(xs),
         monitors=top.monitored_streams(), vcd=vcd, stall_cycles=max(stall_cycles, 2 * slowest),
         progress=progress)
+
+
+def simulate_component(dut, inputs, in_type, out_shape, out_type, *, in_gaps=None, out_gaps=None,
+                       stall_cycles=DEFAULT_STALL_CYCLES):
+    """Run a one-input, one-output stream component (``dut.i`` -> ``dut.o``) on the tensors
+    ``inputs``, collecting one tensor of ``out_shape`` per input. ``in_gaps`` / ``out_gaps``:
+    per tensor, per beat idle cycles of the producer / consumer (default: full rate)."""
+    return run_streams(dut, [StreamPort(dut.i, np.shape(inputs[0]), in_type, "i", in_gaps)],
+                       [StreamPort(dut.o, tuple(out_shape), out_type, "o", out_gaps)],
+                       [list(inputs)], len(inputs), stall_cycles=stall_cycles)
 
 
 def simulate_layer(net_or_path, layer_name, x, parallelism=None, vcd=None,

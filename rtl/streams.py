@@ -16,15 +16,13 @@ to :func:`put_pixels` / :func:`get_pixels` to record, for each beat, the index o
 at which it was transferred (edge 0 is the first edge of the simulation).
 """
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from amaranth.hdl import Elaboratable, Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream
 
 __all__ = [
     "pixel_layout", "pixel_signature", "pack", "unpack", "stream_put", "stream_get",
-    "put_pixels", "get_pixels", "offered_edges", "CycleCounter", "StreamRun", "simulate",
+    "put_pixels", "get_pixels", "offered_edges", "beat_shape", "CycleCounter",
 ]
 
 
@@ -103,7 +101,7 @@ async def stream_get(ctx, stream):
     return raw
 
 
-def _beats(shape):
+def beat_shape(shape):
     """(beats, channels) of a tensor of ``shape``: [C, H, W] -> (H*W, C); [N] -> (1, N)."""
     if len(shape) == 3:
         return shape[1] * shape[2], shape[0]
@@ -125,7 +123,7 @@ async def put_pixels(ctx, stream, array, ttype, *, cycle=None, stamps=None, gaps
     before offering beat ``n``, to exercise a design with a slow producer.
     """
     array = np.asarray(array)
-    beats, channels = _beats(array.shape)
+    beats, channels = beat_shape(array.shape)
     pixels = array.reshape(channels, beats).T
     raws = [pack(p, ttype) for p in pixels.tolist()]
     for n, raw in enumerate(raws):
@@ -150,7 +148,7 @@ async def get_pixels(ctx, stream, shape, ttype, *, cycle=None, stamps=None, gaps
     int64 array. ``cycle`` / ``stamps`` / ``gaps`` work as in :func:`put_pixels` (a gap delays
     raising ``ready``: a slow consumer)."""
     shape = tuple(shape)
-    beats, channels = _beats(shape)
+    beats, channels = beat_shape(shape)
     raws = []
     for n in range(beats):
         await _idle(ctx, gaps, n)
@@ -177,45 +175,3 @@ class CycleCounter(Elaboratable):
         m.submodules.dut = self.dut
         m.d.sync += self.cycle.eq(self.cycle + 1)
         return m
-
-
-@dataclass
-class StreamRun:
-    """What :func:`simulate` observed."""
-
-    outputs: list                                   # one output tensor (int64) per input tensor
-    in_stamps: list = field(default_factory=list)   # edge at which each input beat was accepted
-    out_stamps: list = field(default_factory=list)  # edge at which each output beat was taken
-
-
-def simulate(dut, inputs, in_type, out_shape, out_type, *, in_gaps=None, out_gaps=None):
-    """Simulate a one-input, one-output stream component (``dut.i`` -> ``dut.o``).
-
-    Pushes the tensors of ``inputs`` back to back into ``dut.i`` and collects one tensor of
-    ``out_shape`` per input from ``dut.o``, with the edge of every transfer. ``in_gaps`` /
-    ``out_gaps``: optional, per tensor, per beat idle cycles of producer / consumer (default:
-    full rate on both sides).
-    """
-    from amaranth.sim import Simulator
-
-    top = CycleCounter(dut)
-    run = StreamRun(outputs=[])
-
-    async def producer(ctx):
-        for n, x in enumerate(inputs):
-            await put_pixels(ctx, dut.i, x, in_type, cycle=top.cycle, stamps=run.in_stamps,
-                             gaps=None if in_gaps is None else in_gaps[n])
-
-    async def consumer(ctx):
-        for n in range(len(inputs)):
-            y = await get_pixels(ctx, dut.o, out_shape, out_type, cycle=top.cycle,
-                                 stamps=run.out_stamps,
-                                 gaps=None if out_gaps is None else out_gaps[n])
-            run.outputs.append(y)
-
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
-    return run

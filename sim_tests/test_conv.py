@@ -11,7 +11,7 @@ import netdesc
 from netdesc import TensorType
 from netdesc.builder import NetBuilder
 from rtl.conv import ConvEngine
-from rtl.streams import simulate
+from rtl.sim import simulate_component
 from tailor.errors import TailorError
 
 
@@ -33,13 +33,13 @@ def check(net, parallelism, xs, **gaps):
     """Simulate, compare every output with netdesc.run and the stamps with the timing model."""
     layer = net.layer("c")
     engine = ConvEngine(net, layer, parallelism=parallelism)
-    run = simulate(engine, xs, engine.in_type, layer.shape, layer.type, **gaps)
+    run = simulate_component(engine, xs, engine.in_type, layer.shape, layer.type, **gaps)
     for x, y in zip(xs, run.outputs):
         np.testing.assert_array_equal(y, netdesc.run(net, x))
     accepted, produced = engine.timing(len(xs), gaps.get("in_gaps"))
     if "out_gaps" not in gaps:  # the model assumes a consumer that never stalls
-        assert run.in_stamps == accepted
-        assert run.out_stamps == produced
+        assert run.input_stamps[0] == accepted
+        assert run.output_stamps[0] == produced
     return engine, run
 
 
@@ -138,10 +138,10 @@ def test_timing_attributes_against_simulation(rng):
     engine = ConvEngine(net, net.layer("c"), parallelism=1)
     idle = engine.latency + engine.cycles_per_output + 20
     _, run = check(net, 1, random_inputs(net, rng, 1), in_gaps=[[idle] * 20])
-    for j, produced in enumerate(run.out_stamps):
-        ready = run.in_stamps[engine.input_beats_needed(j) - 1] + engine.output_latency(j)
+    for j, produced in enumerate(run.output_stamps[0]):
+        ready = run.input_stamps[0][engine.input_beats_needed(j) - 1] + engine.output_latency(j)
         if j:
-            ready = max(ready, run.out_stamps[j - 1] + engine.cycles_per_output)
+            ready = max(ready, run.output_stamps[0][j - 1] + engine.cycles_per_output)
         assert produced == ready
     assert engine.latency == engine.cycles_per_output + 4
     # Right-padding windows complete after their last beat; interior ones at it.
@@ -155,7 +155,7 @@ def test_cycles_per_output_in_steady_state(rng):
     engine, run = check(net, 2, random_inputs(net, rng, 1))
     assert engine.cycles_per_output == 9
     per_row = engine.layer.shape[2]
-    gaps = np.diff(run.out_stamps).reshape(-1)
+    gaps = np.diff(run.output_stamps[0]).reshape(-1)
     within_rows = [g for n, g in enumerate(gaps) if (n + 1) % per_row]
     assert within_rows == [engine.cycles_per_output] * len(within_rows)
 

@@ -11,7 +11,7 @@ import netdesc
 from netdesc import TensorType
 from netdesc.builder import NetBuilder
 from rtl.dense import DenseEngine
-from rtl.streams import simulate
+from rtl.sim import simulate_component
 from tailor.errors import TailorError
 
 
@@ -32,13 +32,13 @@ def check(net, parallelism, xs, **gaps):
     engine = DenseEngine(net, layer, parallelism=parallelism)
     ref = [netdesc.run(net, x, all_outputs=True) for x in xs]
     ins = [r[layer.inputs[0]] for r in ref]
-    run = simulate(engine, ins, engine.in_type, layer.shape, layer.type, **gaps)
+    run = simulate_component(engine, ins, engine.in_type, layer.shape, layer.type, **gaps)
     for r, y in zip(ref, run.outputs):
         np.testing.assert_array_equal(y, r["d"])
     accepted, produced = engine.timing(len(xs), gaps.get("in_gaps"))
     if "out_gaps" not in gaps:
-        assert run.in_stamps == accepted
-        assert run.out_stamps == produced
+        assert run.input_stamps[0] == accepted
+        assert run.output_stamps[0] == produced
     return engine, run
 
 
@@ -100,11 +100,11 @@ def test_timing_attributes_against_simulation(rng):
     assert engine.input_beats_needed(0) == 6
     # A full-rate producer: the engine takes a beat every schedule.cycles cycles.
     _, run = check(net, 2, inputs(net, rng, 3))
-    assert np.diff(run.out_stamps).tolist() == [engine.cycles_per_output] * 2
+    assert np.diff(run.output_stamps[0]).tolist() == [engine.cycles_per_output] * 2
     # An idle engine: output follows the last beat by exactly `latency`.
     _, run = check(net, 2, inputs(net, rng, 2), in_gaps=[[0] * 5 + [40]] * 2)
     for t in range(2):
-        assert run.out_stamps[t] == run.in_stamps[6 * t + 5] + engine.latency
+        assert run.output_stamps[0][t] == run.input_stamps[0][6 * t + 5] + engine.latency
 
 
 def test_rejects_bad_parallelism():

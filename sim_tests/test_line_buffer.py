@@ -7,7 +7,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from netdesc import TensorType
 from rtl.line_buffer import LineBuffer
-from rtl.streams import simulate
+from rtl.sim import simulate_component
 
 
 def reference_windows(x, k, s, p):
@@ -20,7 +20,7 @@ def reference_windows(x, k, s, p):
 def run_windows(lb, xs, **gaps):
     k, c = lb.kernel, lb.channels
     shape = (k * k * c, lb.out_height, lb.out_width)
-    run = simulate(lb, xs, lb.ttype, shape, lb.ttype, **gaps)
+    run = simulate_component(lb, xs, lb.ttype, shape, lb.ttype, **gaps)
     return [y.reshape(k, k, c, lb.out_height, lb.out_width) for y in run.outputs], run
 
 
@@ -73,7 +73,7 @@ def test_full_rate_one_step_per_cycle(rng):
     steps = lb.step_positions()
     real_edges = [n for n, (r, c) in enumerate(steps) if lb.is_real(r, c)]
     expected = real_edges + [lb.steps_per_tensor + n for n in real_edges]
-    assert run.in_stamps == expected
+    assert run.input_stamps[0] == expected
 
 
 @pytest.mark.parametrize("args, message", [

@@ -9,7 +9,7 @@ import netdesc
 from netdesc import TensorType
 from netdesc.builder import NetBuilder
 from rtl.pool import GlobalAvgPoolEngine, MaxPoolEngine
-from rtl.streams import simulate
+from rtl.sim import simulate_component
 from tailor.errors import TailorError
 
 
@@ -24,13 +24,13 @@ def pool_net(in_shape, in_type, op, **kwargs):
 
 def check(net, engine, xs, **gaps):
     layer = net.layer("p")
-    run = simulate(engine, xs, net.input.type, layer.shape, layer.type, **gaps)
+    run = simulate_component(engine, xs, net.input.type, layer.shape, layer.type, **gaps)
     for x, y in zip(xs, run.outputs):
         np.testing.assert_array_equal(y, netdesc.run(net, x))
     accepted, produced = engine.timing(len(xs), gaps.get("in_gaps"))
     if "out_gaps" not in gaps:
-        assert run.in_stamps == accepted
-        assert run.out_stamps == produced
+        assert run.input_stamps[0] == accepted
+        assert run.output_stamps[0] == produced
     return run
 
 
@@ -64,13 +64,13 @@ def test_maxpool_timing_attributes(rng):
     engine = MaxPoolEngine(net, net.layer("p"))
     idle = 10
     run = check(net, engine, inputs(net, rng, 1), in_gaps=[[idle] * 24])
-    for j, produced in enumerate(run.out_stamps):
-        assert produced == run.in_stamps[engine.input_beats_needed(j) - 1] + engine.latency
+    for j, produced in enumerate(run.output_stamps[0]):
+        assert produced == run.input_stamps[0][engine.input_beats_needed(j) - 1] + engine.latency
     assert [engine.input_beats_needed(j) for j in range(6)] == [8, 10, 12, 20, 22, 24]
     # Full rate: 3x3 stride 1 on a 5-wide map gives one output per cycle within a row.
     net = pool_net((1, 4, 5), TensorType(4, True), "max", kernel=3, stride=1)
     run = check(net, MaxPoolEngine(net, net.layer("p")), inputs(net, rng, 1))
-    assert np.diff(run.out_stamps).tolist() == [1, 1, 3, 1, 1]
+    assert np.diff(run.output_stamps[0]).tolist() == [1, 1, 3, 1, 1]
 
 
 @pytest.mark.parametrize("in_shape, ttype, out_type", [
@@ -103,8 +103,8 @@ def test_global_avg_pool_timing(rng, random_gaps):
     net = pool_net((2, 3, 3), TensorType(4, True), "avg")
     engine = GlobalAvgPoolEngine(net, net.layer("p"))
     run = check(net, engine, inputs(net, rng, 3))
-    assert np.diff(run.out_stamps).tolist() == [engine.cycles_per_output] * 2
-    assert run.out_stamps[0] == run.in_stamps[engine.input_beats_needed(0) - 1] + engine.latency
+    assert np.diff(run.output_stamps[0]).tolist() == [engine.cycles_per_output] * 2
+    assert run.output_stamps[0][0] == run.input_stamps[0][engine.input_beats_needed(0) - 1] + engine.latency
     check(net, engine, inputs(net, rng), in_gaps=random_gaps(2, 9), out_gaps=random_gaps(2, 1))
 
 
