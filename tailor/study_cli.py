@@ -50,7 +50,9 @@ def _overrides(cfg, args):
 def cmd_demo(args):
     from .study import StudyConfig, run_study
 
-    report = run_study(_overrides(StudyConfig(), args), args.out, progress=not args.quiet,
+    # At most 4 MACs per layer and cycle: the hardware stays small enough to synthesize, place
+    # and route in minutes, so the whole demo finishes within 15 minutes on two cores.
+    report = run_study(_overrides(StudyConfig(cap=4), args), args.out, progress=not args.quiet,
                        title="Tailor demo: digits ResNet, baseline / removed / shortened skips")
     print(f"report: {report}")
 
