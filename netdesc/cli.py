@@ -83,19 +83,26 @@ def load_array(path):
         raise NetdescError(path, f"is not a readable .npy array ({e})") from None
 
 
-def save_array(path, array):
+def read_inputs(net, path):
+    """The integer inputs in the .npy file ``path`` (``[N, C, H, W]`` or one ``[C, H, W]``),
+    checked against ``net``: ``(batch, single)``, ``single`` when the file held one tensor."""
+    raw = load_array(path)
+    return check_input(net, raw, source=path), raw.ndim == 3
+
+
+def write_outputs(path, outputs, single):
+    """Write the batch ``outputs`` as int64 .npy (just the one tensor when the inputs were
+    ``single``: one input in, one output out); returns what was written."""
+    y = np.asarray(outputs[0] if single else outputs, dtype=np.int64)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.save(f, array)
+            np.save(f, y)
+    return y
 
 
 def cmd_ref(args):
     net = load(args.net)
-    raw = load_array(args.input)
-    x = check_input(net, raw, source=args.input)
-    y = run(net, x)
-    if raw.ndim == 3:  # one input in, one output out
-        y = y[0]
-    save_array(args.output, np.asarray(y, dtype=np.int64))
+    x, single = read_inputs(net, args.input)
+    y = write_outputs(args.output, run(net, x), single)
     print(f"wrote {args.output}: {list(np.shape(y))} int64 from {x.shape[0]} input(s)")
     return 0

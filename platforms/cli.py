@@ -59,14 +59,6 @@ def register(sub):
     p.set_defaults(func=cmd_build)
 
 
-def _load(args):
-    import netdesc
-    from rtl.hwconfig import load_hw
-    net = netdesc.load(args.net)
-    hw = load_hw(args.hw, net) if args.hw else None
-    return net, hw
-
-
 def _progress(total, desc):
     from tqdm import tqdm
     return tqdm(total=total, desc=desc, file=sys.stderr, leave=False,
@@ -74,8 +66,10 @@ def _progress(total, desc):
 
 
 def cmd_synth(args):
+    from rtl.hwconfig import load_net_and_hw
+
     from .synth import synthesize_net
-    net, hw = _load(args)
+    net, hw = load_net_and_hw(args.net, args.hw)
     if args.depth < 1:
         raise TailorError("--depth must be at least 1")
     with tempfile.TemporaryDirectory(prefix="tailor-synth-") as tmp:
@@ -97,8 +91,10 @@ def cmd_synth(args):
 
 
 def cmd_build(args):
+    from rtl.hwconfig import load_net_and_hw
+
     from .build import build, minimal_hw
-    net, hw = _load(args)
+    net, hw = load_net_and_hw(args.net, args.hw)
     if args.minimal_hw:
         hw = minimal_hw(net)
     with _progress(2, f"build {net.name} for {args.board}") as bar:

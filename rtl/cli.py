@@ -35,15 +35,6 @@ def register(sub):
     p.set_defaults(func=cmd_verilog)
 
 
-def _load(args):
-    import netdesc
-
-    from .hwconfig import load_hw
-    net = netdesc.load(args.net)
-    hw = load_hw(args.hw, net) if args.hw else None
-    return net, hw
-
-
 def _fifo_rows(report):
     return [{"name": r.name, "kind": r.kind, "add": r.add, "tensor": r.tensor,
              "reader": r.reader, "reader_input": r.reader_input,
@@ -55,24 +46,22 @@ def _fifo_rows(report):
 def cmd_sim(args):
     import numpy as np
 
-    from netdesc import check_input
-    from netdesc.cli import load_array, save_array
+    from netdesc.cli import read_inputs, write_outputs
     from tailor.errors import TailorError
 
+    from .hwconfig import load_net_and_hw
     from .network import NetworkTop
     from .sim import DEFAULT_STALL_CYCLES, simulate_top
 
-    net, hw = _load(args)
-    raw = load_array(args.input)
-    x = check_input(net, raw, source=args.input)
+    net, hw = load_net_and_hw(args.net, args.hw)
+    x, single = read_inputs(net, args.input)
     if args.stall_cycles is not None and args.stall_cycles < 1:
         raise TailorError(f"--stall-cycles must be positive, not {args.stall_cycles}")
     top = NetworkTop(net, hw)
     result = simulate_top(top, x, vcd=args.vcd,
                              stall_cycles=args.stall_cycles or DEFAULT_STALL_CYCLES,
                              progress=not args.json)
-    y = result.outputs[0] if raw.ndim == 3 else result.outputs
-    save_array(args.output, np.asarray(y, dtype=np.int64))
+    y = write_outputs(args.output, result.outputs, single)
     report = {
         "net": net.name, "inputs": int(x.shape[0]), "output": args.output,
         "cycles_per_inference": result.cycles_per_inference,
@@ -107,7 +96,8 @@ def cmd_verilog(args):
     from tailor.io import write_text
 
     from .export import convert
-    net, hw = _load(args)
+    from .hwconfig import load_net_and_hw
+    net, hw = load_net_and_hw(args.net, args.hw)
     fmt = "rtlil" if args.rtlil else "verilog"
     text = convert(net, hw, fmt=fmt, name=args.name)
     write_text(args.out, text)

@@ -164,5 +164,13 @@ def load_hw(path, net):
     return parse_hw(obj, net, source=path)
 
 
+def load_net_and_hw(net_path, hw_path=None):
+    """The netdesc at ``net_path`` and, when ``hw_path`` is given, its hardware config (else
+    ``None``: the defaults); what every command that builds the accelerator reads first."""
+    import netdesc
+    net = netdesc.load(net_path)
+    return net, (load_hw(hw_path, net) if hw_path else None)
+
+
 def save_hw(hw, path):
     write_text(path, json.dumps(hw.to_json_obj(), indent=1) + "\n")
