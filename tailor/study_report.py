@@ -68,10 +68,22 @@ def markdown(study):
     return "\n".join(lines) + "\n"
 
 
-def _plot_resources(study, path):
+def _pyplot():
+    """matplotlib's pyplot on the file-only backend (no display on build machines)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
+
+
+def _save_png(fig, path):
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    _pyplot().close(fig)
+
+
+def _plot_resources(study, path):
+    plt = _pyplot()
 
     targets = study["targets"]
     names = [v["name"] for v in study["variants"]]
@@ -85,15 +97,11 @@ def _plot_resources(study, path):
             ax.set_title(f"{target} {metric}", fontsize=10)
             ax.tick_params(axis="x", labelrotation=20, labelsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    _save_png(fig, path)
 
 
 def _plot_bram_per_layer(study, target, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     variants = study["variants"]
     parts = sorted({p for v in variants for p in v["resources"][target]["per_layer"]})
@@ -109,9 +117,7 @@ def _plot_bram_per_layer(study, target, path):
     ax.set_title("Where the BRAM goes, per layer")
     ax.legend(fontsize=7, ncol=2, bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    _save_png(fig, path)
 
 
 def write_report(outdir, study):
