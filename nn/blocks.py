@@ -21,16 +21,19 @@ FORMS = ("long", "short")
 
 
 class Block(nn.Module):
-    def __init__(self, label, cin, cout, stride, weight_bits, act_bits):
+    def __init__(self, label, cin, cout, stride, bits):
+        """``bits(layer name)``: ``(weight bits, act bits)`` of each conv; an add takes the act
+        bits of the conv it follows on the main path."""
         super().__init__()
         self.label = label
-        self.conv1 = QConvBN(f"{label}_conv1", cin, cout, 3, stride, weight_bits, act_bits)
-        self.conv2 = QConvBN(f"{label}_conv2", cout, cout, 3, 1, weight_bits, act_bits)
-        self.proj = (QConvBN(f"{label}_proj", cin, cout, 1, stride, weight_bits, act_bits)
+        self.conv1 = QConvBN(f"{label}_conv1", cin, cout, 3, stride, *bits(f"{label}_conv1"))
+        self.conv2 = QConvBN(f"{label}_conv2", cout, cout, 3, 1, *bits(f"{label}_conv2"))
+        self.proj = (QConvBN(f"{label}_proj", cin, cout, 1, stride, *bits(f"{label}_proj"))
                      if stride != 1 or cin != cout else None)
-        self.add = QAdd(f"{label}_add", act_bits)  # the long form's add
-        self.add1 = QAdd(f"{label}_add1", act_bits)  # the short form's add around conv1
-        self.add2 = QAdd(f"{label}_add2", act_bits)  # ... and around conv2
+        self.add = QAdd(f"{label}_add", self.conv2.act.bits)  # the long form's add
+        self.add1 = QAdd(f"{label}_add1", self.conv1.act.bits)  # the short form's add around conv1
+        self.add2 = QAdd(f"{label}_add2", self.conv2.act.bits)  # ... and around conv2
+        self.out_bits = self.conv2.act.bits  # every form's output has conv2's act bits
         self.form = "long"
         self.skips_on = [True]
 

@@ -17,6 +17,8 @@ import numpy as np
 from tailor.errors import TailorError
 
 DATASETS = ("digits", "cifar10", "mnist")
+# What a network for each data set takes: image shape [C, H, W], unsigned pixel bits, pixel frac.
+INPUTS = {"digits": ((1, 8, 8), 5, 4), "cifar10": ((3, 32, 32), 8, 8), "mnist": ((1, 28, 28), 8, 8)}
 DIGITS_TEST_SIZE = 360  # of 1797 images; the split is fixed (seeded permutation)
 
 
@@ -65,7 +67,8 @@ def load_digits():
     y = d.target.astype(np.int64)
     order = np.random.default_rng(0).permutation(len(y))
     test, train = order[:DIGITS_TEST_SIZE], order[DIGITS_TEST_SIZE:]
-    return Dataset("digits", x[train], y[train], x[test], y[test], input_bits=5, input_frac=4)
+    _, bits, frac = INPUTS["digits"]
+    return Dataset("digits", x[train], y[train], x[test], y[test], input_bits=bits, input_frac=frac)
 
 
 def _existing(folder, name):
@@ -126,7 +129,7 @@ def load_cifar10(path):
     train = [_cifar_batch(_existing(folder, f"data_batch_{i}")) for i in range(1, 6)]
     xt, yt = _cifar_batch(_existing(folder, "test_batch"))
     return Dataset("cifar10", np.concatenate([x for x, _ in train]),
-                   np.concatenate([y for _, y in train]), xt, yt, input_bits=8, input_frac=8)
+                   np.concatenate([y for _, y in train]), xt, yt, *INPUTS["cifar10"][1:])
 
 
 def _read_idx(folder, stem, ndim):
@@ -172,5 +175,5 @@ def load_mnist(path):
         raise TailorError(f"{folder}: MNIST folder not found")
     x, y = _mnist_split(folder, "train")
     xt, yt = _mnist_split(folder, "t10k")
-    return Dataset("mnist", x, y, xt, yt, input_bits=8, input_frac=8)
+    return Dataset("mnist", x, y, xt, yt, *INPUTS["mnist"][1:])
 

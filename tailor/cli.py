@@ -12,7 +12,8 @@ import sys
 from . import __version__
 from .errors import TailorError
 
-COMMAND_MODULES = ["netdesc.cli", "nn.cli", "rtl.cli", "platforms.cli", "tailor.study_cli"]
+COMMAND_MODULES = ["netdesc.cli", "nn.cli", "rtl.cli", "platforms.cli", "tailor.study_cli",
+                   "cosearch.costdata_cli"]
 
 
 def build_parser():

@@ -1,0 +1,193 @@
+"""Cost data: designs sampled from a space, each built and measured with the real flow.
+
+One design = one point of a :class:`cosearch.space.Space`: its network (the point's model with
+random weights of the declared bit widths, activation ranges calibrated on random images, then
+exported to a netdesc exactly as a trained model would be) and its hardware config (the point's
+MACs per cycle). :func:`measure` builds the accelerator, runs the cycle-exact timing model
+(:func:`rtl.fifo_depth.predict`; on a sample of designs also the RTL simulation, which must
+agree on cycles and match :func:`netdesc.run` bit for bit) and Yosys synthesis, and returns one
+row::
+
+    {"key", "index", "point", "target", "weight_seed", "status": "ok",
+     "LUT", "FF", "BRAM", "DSP", "LUTRAM", "cycles", "latency_cycles",
+     "skip_fifo_bits", "rate_fifo_bits", "macs", "parameters", "weight_bits",
+     "sim_cycles" (simulated designs only), "versions", "seconds": {...}}
+
+A design that fails anywhere gives ``{"key", "index", "point", "target", "status": "failed",
+"error", "seconds"}`` and no numbers. :func:`run` appends rows to a JSON-lines file as they
+finish, skips designs already in the file (ok or failed), and spreads the work over a local
+process pool or an existing Dask cluster: both are futures executors, used the same way.
+"""
+
+import hashlib
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tailor.errors import TailorError
+
+from .executor import executor
+
+METRICS = ("LUT", "FF", "BRAM", "DSP", "LUTRAM")
+CALIBRATION_IMAGES = 256
+SIM_IMAGES = 3  # the steady state is the interval between the last two
+
+
+def weight_seed(key):
+    """The random-weight seed of a design: a function of its key only, so a design is the same
+    network whichever worker builds it."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")
+
+
+def build_netdesc(space, point, seed, name=None):
+    """``point``'s netdesc with random weights (seeded by ``seed``)."""
+    import torch
+
+    from nn.export import to_netdesc
+    torch.manual_seed(seed)
+    model = space.build_model(point)
+    spec = model.spec
+    images = torch.randint(0, 1 << spec["input_bits"], (CALIBRATION_IMAGES, *spec["input_shape"]),
+                           generator=torch.Generator().manual_seed(seed))
+    model.train()
+    with torch.no_grad():  # training-mode passes set batch-norm statistics and activation ranges
+        for batch in images.split(64):
+            model(batch)
+    return to_netdesc(model, name=name or f"{space.name}-{seed:08x}")
+
+
+def sample_points(space, n, seed):
+    """``n`` distinct points of ``space`` (fewer if it is smaller), the same for the same seed."""
+    rng = np.random.default_rng(seed)
+    points, keys = [], set()
+    for _ in range(50 * n):
+        if len(points) == n:
+            break
+        p = space.sample(rng)
+        k = space.key(p)
+        if k not in keys:
+            keys.add(k)
+            points.append(p)
+    return points
+
+
+def measure(space_obj, point, index=None, simulate=False, timeout=None, workdir=None):
+    """Build and measure one design (see the module docstring); never raises for a design that
+    fails: the row says ``failed`` and why. ``space_obj``: the space as a JSON object (what
+    travels to a worker); ``workdir``: where Yosys runs (default: a temporary folder)."""
+    from .space import parse_space
+    space = parse_space(space_obj, source=f"<space {space_obj.get('name')}>")
+    key = space.key(point)
+    row = {"key": key, "index": index, "point": point, "target": space.target}
+    seconds = {}
+    start = time.monotonic()
+    try:
+        row.update(_measure(space, point, key, simulate, timeout, workdir, seconds))
+    except Exception as e:  # a failed design is data: recorded with its error, never dropped
+        message = str(e).strip() or e.__class__.__name__
+        row.update(status="failed", error=f"{e.__class__.__name__}: {message}")
+    seconds["total"] = round(time.monotonic() - start, 2)
+    row["seconds"] = seconds
+    return row
+
+
+def _measure(space, point, key, simulate, timeout, workdir, seconds):
+    from netdesc import macs, parameters, run as reference
+    from platforms.synth import synthesize_net
+    from rtl.fifo_depth import predict
+    from rtl.network import NetworkTop
+    from rtl.sim import simulate_top
+
+    seed = weight_seed(key)
+    t = time.monotonic()
+    net = build_netdesc(space, point, seed)
+    hw = space.hw_config(point, net)
+    top = NetworkTop(net, hw)
+    ends = predict(top, SIM_IMAGES)
+    seconds["build"] = round(time.monotonic() - t, 2)
+    row = {"weight_seed": seed, "status": "ok",
+           "cycles": ends[-1] - ends[-2], "latency_cycles": ends[0] + 1,
+           "skip_fifo_bits": sum(f.bits for f in top.fifo_report if f.kind == "skip"),
+           "rate_fifo_bits": sum(f.bits for f in top.fifo_report if f.kind == "rate"),
+           "macs": sum(macs(l) for l in net.layers),
+           "parameters": sum(parameters(l) for l in net.layers),
+           "weight_bits": sum(int(l.weights.size) * l.weight_bits
+                              for l in net.layers if l.has_weights)}
+    if simulate:
+        t = time.monotonic()
+        x = np.random.default_rng(seed).integers(
+            0, 1 << net.input.type.bits, (SIM_IMAGES, *net.input.shape))
+        result = simulate_top(top, x)
+        seconds["sim"] = round(time.monotonic() - t, 2)
+        if not np.array_equal(result.outputs, reference(net, x)):
+            raise TailorError("the RTL simulation's outputs differ from netdesc.run")
+        if result.steady_state_cycles != row["cycles"]:
+            raise TailorError(f"the timing model says {row['cycles']} cycles per inference, "
+                              f"the RTL simulation {result.steady_state_cycles}")
+        row["sim_cycles"] = result.steady_state_cycles
+    t = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="tailor-costdata-") as tmp:
+        report = synthesize_net(net, space.target, Path(workdir or tmp), hw, top=top,
+                                timeout=timeout)
+    seconds["synth"] = round(time.monotonic() - t, 2)
+    row.update({m: int(report.total[m]) for m in METRICS})
+    row["versions"] = report.versions
+    return row
+
+
+def read_rows(path):
+    """The rows of a cost-data file (an absent file has none); a malformed line is an error
+    naming the file and line."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise TailorError(f"{path}: line {n}: not a JSON object ({e.msg})") from None
+        if not isinstance(row, dict) or "key" not in row or "status" not in row:
+            raise TailorError(f"{path}: line {n}: not a cost-data row (needs 'key' and 'status')")
+        rows.append(row)
+    return rows
+
+
+def run(space, n, out, jobs=1, dask=None, seed=0, simulate_every=10, timeout=None,
+        progress=True):
+    """Sample ``n`` points of ``space`` (seeded), measure those not yet in ``out`` (a JSON-lines
+    file, appended as designs finish) and return ``(done before, newly measured rows)``.
+
+    Every ``simulate_every``-th design (by sample index; 0: none) is also simulated. Work runs on
+    a local process pool of ``jobs`` workers, or on the Dask scheduler at address ``dask``.
+    """
+    from tqdm import tqdm
+
+    out = Path(out)
+    done = {row["key"] for row in read_rows(out)}
+    points = sample_points(space, n, seed)
+    todo = [(i, p) for i, p in enumerate(points) if space.key(p) not in done]
+    space_obj = space.to_json_obj()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with executor(jobs, dask) as (submit, completed):
+        futures = [submit(measure, space_obj, p, i,
+                          bool(simulate_every) and i % simulate_every == 0, timeout)
+                   for i, p in todo]
+        bar = tqdm(total=len(todo), desc=f"cost data ({space.target})", unit="design",
+                   disable=not progress)
+        with out.open("a") as f:
+            for future in completed(futures):
+                row = future.result()
+                f.write(json.dumps(row, sort_keys=True) + "\n")
+                f.flush()
+                rows.append(row)
+                bar.update(1)
+                bar.set_postfix(failed=sum(r["status"] != "ok" for r in rows))
+        bar.close()
+    return len(points) - len(todo), rows

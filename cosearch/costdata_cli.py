@@ -1,0 +1,49 @@
+"""``tailor costdata``: measure designs sampled from a space with the real flow (see
+:mod:`cosearch.costdata`)."""
+
+from tailor.errors import TailorError
+
+
+def register(sub):
+    p = sub.add_parser("costdata", help="synthesize designs sampled from a design space",
+                       description="Sample N points of SPACE, build each design (random weights of "
+                                   "its bit widths), count its cycles with the timing model, "
+                                   "synthesize it with Yosys and append one JSON line per design "
+                                   "to --out. Designs already in --out are skipped, so a stopped "
+                                   "run resumes; failures are recorded with their error.")
+    p.add_argument("space", metavar="SPACE", help="design space file (JSON)")
+    p.add_argument("--n", type=int, required=True, help="designs to sample")
+    p.add_argument("--out", required=True, metavar="DATA.jsonl", help="cost-data file (appended)")
+    p.add_argument("--target", choices=("ice40", "ecp5", "xilinx"), default=None,
+                   help="synthesis target (default: the space's)")
+    p.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1)")
+    p.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="run on this Dask scheduler (e.g. tcp://host:8786) instead of locally")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--simulate-every", type=int, default=10, metavar="K",
+                   help="also simulate every K-th design to check the cycle count (0: never)")
+    p.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="stop a synthesis after S seconds (recorded as a failure)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_costdata)
+
+
+def cmd_costdata(args):
+    from . import costdata
+    from .space import load_space
+
+    if args.n < 1 or args.jobs < 1 or args.simulate_every < 0:
+        raise TailorError("--n and --jobs must be >= 1 and --simulate-every >= 0")
+    if args.timeout is not None and args.timeout <= 0:
+        raise TailorError(f"--timeout must be > 0 seconds (got {args.timeout:g})")
+    space = load_space(args.space)
+    if args.target:
+        space.target = args.target
+    costdata.read_rows(args.out)  # a malformed file is an error before any work starts
+    before, rows = costdata.run(space, args.n, args.out, args.jobs, args.dask, args.seed,
+                                args.simulate_every, args.timeout, progress=not args.quiet)
+    failed = [r for r in rows if r["status"] != "ok"]
+    print(f"{args.out}: {len(rows)} designs measured ({len(failed)} failed), "
+          f"{before} already there")
+    for r in failed[:5]:
+        print(f"  failed #{r['index']}: {r['error'].splitlines()[0]}")
