@@ -17,6 +17,8 @@ A design that fails anywhere gives ``{"key", "index", "point", "target", "status
 "error", "seconds"}`` and no numbers. :func:`run` appends rows to a JSON-lines file as they
 finish, skips designs already in the file (ok or failed), and spreads the work over a local
 process pool or an existing Dask cluster: both are futures executors, used the same way.
+:func:`measure_net` is the measuring half alone, for a netdesc that exists already (a trained
+network chosen by the search).
 """
 
 import hashlib
@@ -95,43 +97,57 @@ def measure(space_obj, point, index=None, simulate=False, timeout=None, workdir=
 
 
 def _measure(space, point, key, simulate, timeout, workdir, seconds):
+    seed = weight_seed(key)
+    t = time.monotonic()
+    net = build_netdesc(space, point, seed)
+    seconds["build"] = round(time.monotonic() - t, 2)
+    x = None
+    if simulate:
+        x = np.random.default_rng(seed).integers(
+            0, 1 << net.input.type.bits, (SIM_IMAGES, *net.input.shape))
+    row = {"weight_seed": seed, "status": "ok"}
+    row.update(measure_net(net, space.hw_config(point, net), space.target, x, timeout, workdir,
+                           seconds))
+    return row
+
+
+def measure_net(net, hw, target, sim_inputs=None, timeout=None, workdir=None, seconds=None):
+    """The measured figures of one accelerator, ``NetworkTop(net, hw)`` on ``target``: cycles
+    and FIFO bits from the timing model, counts from the netdesc, LUT / FF / BRAM / DSP /
+    LUT-RAM and tool versions from Yosys. With ``sim_inputs`` (``[N >= 2, C, H, W]``) the RTL is
+    also simulated on them: its outputs must equal :func:`netdesc.run`'s and its steady-state
+    cycles the model's, or it raises. Times go into ``seconds`` (a dict) if given."""
     from netdesc import macs, parameters, run as reference
     from platforms.synth import synthesize_net
     from rtl.fifo_depth import predict
     from rtl.network import NetworkTop
     from rtl.sim import simulate_top
 
-    seed = weight_seed(key)
+    seconds = {} if seconds is None else seconds
     t = time.monotonic()
-    net = build_netdesc(space, point, seed)
-    hw = space.hw_config(point, net)
     top = NetworkTop(net, hw)
     ends = predict(top, SIM_IMAGES)
-    seconds["build"] = round(time.monotonic() - t, 2)
-    row = {"weight_seed": seed, "status": "ok",
-           "cycles": ends[-1] - ends[-2], "latency_cycles": ends[0] + 1,
+    seconds["timing"] = round(time.monotonic() - t, 2)
+    row = {"cycles": ends[-1] - ends[-2], "latency_cycles": ends[0] + 1,
            "skip_fifo_bits": sum(f.bits for f in top.fifo_report if f.kind == "skip"),
            "rate_fifo_bits": sum(f.bits for f in top.fifo_report if f.kind == "rate"),
            "macs": sum(macs(l) for l in net.layers),
            "parameters": sum(parameters(l) for l in net.layers),
            "weight_bits": sum(int(l.weights.size) * l.weight_bits
                               for l in net.layers if l.has_weights)}
-    if simulate:
+    if sim_inputs is not None:
         t = time.monotonic()
-        x = np.random.default_rng(seed).integers(
-            0, 1 << net.input.type.bits, (SIM_IMAGES, *net.input.shape))
-        result = simulate_top(top, x)
+        result = simulate_top(top, sim_inputs)
         seconds["sim"] = round(time.monotonic() - t, 2)
-        if not np.array_equal(result.outputs, reference(net, x)):
-            raise TailorError("the RTL simulation's outputs differ from netdesc.run")
+        if not np.array_equal(result.outputs, reference(net, sim_inputs)):
+            raise TailorError(f"{net.name}: the RTL simulation's outputs differ from netdesc.run")
         if result.steady_state_cycles != row["cycles"]:
-            raise TailorError(f"the timing model says {row['cycles']} cycles per inference, "
-                              f"the RTL simulation {result.steady_state_cycles}")
+            raise TailorError(f"{net.name}: the timing model says {row['cycles']} cycles per "
+                              f"inference, the RTL simulation {result.steady_state_cycles}")
         row["sim_cycles"] = result.steady_state_cycles
     t = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tailor-costdata-") as tmp:
-        report = synthesize_net(net, space.target, Path(workdir or tmp), hw, top=top,
-                                timeout=timeout)
+        report = synthesize_net(net, target, Path(workdir or tmp), hw, top=top, timeout=timeout)
     seconds["synth"] = round(time.monotonic() - t, 2)
     row.update({m: int(report.total[m]) for m in METRICS})
     row["versions"] = report.versions

