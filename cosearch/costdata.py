@@ -61,21 +61,6 @@ def build_netdesc(space, point, seed, name=None):
     return to_netdesc(model, name=name or f"{space.name}-{seed:08x}")
 
 
-def sample_points(space, n, seed):
-    """``n`` distinct points of ``space`` (fewer if it is smaller), the same for the same seed."""
-    rng = np.random.default_rng(seed)
-    points, keys = [], set()
-    for _ in range(50 * n):
-        if len(points) == n:
-            break
-        p = space.sample(rng)
-        k = space.key(p)
-        if k not in keys:
-            keys.add(k)
-            points.append(p)
-    return points
-
-
 def measure(space_obj, point, index=None, simulate=False, timeout=None, workdir=None):
     """Build and measure one design (see the module docstring); never raises for a design that
     fails: the row says ``failed`` and why. ``space_obj``: the space as a JSON object (what
@@ -186,7 +171,7 @@ def run(space, n, out, jobs=1, dask=None, seed=0, simulate_every=10, timeout=Non
 
     out = Path(out)
     done = {row["key"] for row in read_rows(out)}
-    points = sample_points(space, n, seed)
+    points = space.sample_distinct(n, seed)
     todo = [(i, p) for i, p in enumerate(points) if space.key(p) not in done]
     space_obj = space.to_json_obj()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -101,6 +101,23 @@ class Space:
         """A point drawn uniformly (``rng``: a ``numpy.random.Generator``)."""
         return {d.key: d.options[int(rng.integers(len(d.options)))] for d in self.decisions}
 
+    def sample_distinct(self, n, seed, without=()):
+        """``n`` distinct points (fewer if the space is smaller) drawn uniformly, the same for the
+        same seed; decisions of the kinds in ``without`` (e.g. ``("par",)`` for architectures
+        only) are left out of the points and of what makes two of them distinct."""
+        rng = np.random.default_rng(seed)
+        points, seen = [], set()
+        for _ in range(50 * n):
+            if len(points) == n:
+                break
+            point = {k: v for k, v in self.sample(rng).items()
+                     if self.by_key[k].kind not in without}
+            key = json.dumps(point, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                points.append(point)
+        return points
+
     def check_point(self, point, where="point"):
         """Raise a one-line error if ``point`` is not a point of this space."""
         if not isinstance(point, dict) or set(point) != set(self.by_key):

@@ -13,7 +13,7 @@ from . import __version__
 from .errors import TailorError
 
 COMMAND_MODULES = ["netdesc.cli", "nn.cli", "rtl.cli", "platforms.cli", "tailor.study_cli",
-                   "cosearch.costdata_cli"]
+                   "cosearch.costdata_cli", "cosearch.evaluator_cli", "cosearch.search_cli"]
 
 
 def build_parser():

@@ -1,0 +1,80 @@
+"""Co-search on digits vs random search at equal budget, three seeds: hypervolume of each front
+(test error, LUT+FF, measured by Yosys), the table of chosen points, and whether a point lies
+within 1 accuracy point of the all-skips baseline with ≥ 30% fewer LUT+FF or BRAM.
+
+Per seed: the teacher (= the baseline: all skips, widest widths, 8-bit) trained from scratch,
+then :func:`cosearch.search.run_search` (one supernet per λ, each chosen point fine-tuned and
+measured; random search with as many measured designs and the same training epochs; the
+baseline measured the same way). Every figure but the ``pred`` columns is measured.
+
+Prints figures; not a test. Run: ``.venv/bin/python bench/bench_cosearch.py --evaluator EVAL.pt
+[--out DIR] [--jobs 2] [--markdown]`` (EVAL.pt: ``tailor evaluator train`` on
+``cosearch/data/digits-ecp5.jsonl``).
+"""
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from cosearch import search, search_report
+from cosearch.space import load_space
+from nn.data import load_dataset
+from tailor.table import format_table
+
+SPACE = "cosearch/spaces/digits.json"
+SEEDS = (0, 1, 2)
+LAMBDAS = (0.1, 0.3, 1.0, 3.0)
+TEACHER_EPOCHS = 30
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--evaluator", required=True, metavar="EVAL.pt")
+    parser.add_argument("--out", default="cosearch-bench", metavar="DIR",
+                        help="per-seed reports, netdescs and hardware configs")
+    parser.add_argument("--epochs", type=int, default=10, help="supernet epochs per λ")
+    parser.add_argument("--finetune", type=int, default=20, help="fine-tune epochs per point")
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # the machine's cores are shared
+    space = load_space(SPACE)
+    data = load_dataset(space.data)
+    start = time.time()
+    runs = []
+    for seed in map(int, args.seeds.split(",")):
+        cfg = search.SearchConfig(epochs=args.epochs, finetune=args.finetune, seed=seed)
+        teacher = search.load_teacher(None, space, data, TEACHER_EPOCHS, seed)
+        outdir = Path(args.out) / f"seed{seed}"
+        results = search.run_search(space, args.evaluator, teacher, space.data, list(LAMBDAS),
+                                    cfg, jobs=args.jobs, outdir=outdir)
+        search_report.write_report(results, outdir)
+        runs.append((seed, results))
+        print(f"\nseed {seed} ({time.time() - start:.0f} s)")
+        print(search_report.table(results, markdown=args.markdown))
+        for line in search_report.summary_lines(results):
+            print(line)
+
+    hv = {k: [r["hypervolume"][k] for _, r in runs] for k in ("cosearch", "random")}
+    print(f"\ndigits co-search vs random search, λ {', '.join(f'{v:g}' for v in LAMBDAS)}, "
+          f"{args.epochs} supernet + {args.finetune} fine-tune epochs per λ, seeds "
+          f"{[s for s, _ in runs]}; hypervolume of (test error, LUT+FF) per seed's reference "
+          f"(baseline error + {search.ERROR_MARGIN}, {search.COST_MARGIN} × baseline LUT+FF)\n")
+    rows = [[k, f"{statistics.mean(v):.4f}", " / ".join(f"{x:.4f}" for x in v)]
+            for k, v in hv.items()]
+    print(format_table(["search", "hypervolume mean", "per seed"], rows,
+                       markdown=args.markdown, align="lrr"))
+    wins = sum(c > r for c, r in zip(hv["cosearch"], hv["random"]))
+    print(f"\nco-search hypervolume above random search's in {wins} of {len(runs)} seeds")
+    for seed, r in runs:
+        print(f"seed {seed}: target points (within 1 accuracy point of the baseline, >= 30% "
+              f"fewer LUT+FF or BRAM, measured): {search_report.target_text(r)}")
+    print(f"\nruntime {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

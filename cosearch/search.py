@@ -1,0 +1,473 @@
+"""The co-search: a λ sweep of the supernet against the frozen learned cost, each chosen point
+rebuilt, fine-tuned, exported and measured with the real flow; and random search at equal
+budget.
+
+For each λ (:func:`cosearch_job`, the λs run in parallel on :func:`cosearch.executor.executor`):
+
+1. train a :class:`cosearch.supernet.SuperNet` for ``epochs`` epochs with the loss
+   ``kd_loss(student, teacher, labels) + λ · ev.objective(ev.cost(ev.hw(enc))) / objective of
+   the baseline`` (``kd_loss``: :func:`nn.distill.kd_loss`, ``α·MSE(logits) + (1−α)·CE``;
+   ``enc``: the Gumbel-softmax sample of the architecture, the par blocks filled by the
+   evaluator's hardware-generation net; the evaluator is frozen). The architecture logits stay
+   fixed for the first ``warmup`` fraction of the epochs so the weights are trained before they
+   are judged; the temperature falls geometrically from ``tau_start`` to ``tau_end``;
+2. discretise: the argmax architecture, and the parallelism the hardware-generation net gives
+   it (argmax of ``ev.hw`` on its one-hot encoding);
+3. build it (:meth:`Space.build_model`), start from the supernet's weights sliced to its widths
+   (:func:`cosearch.supernet.inherit`) and fine-tune it ``finetune`` epochs with the same
+   distillation loss;
+4. export it (:func:`nn.export.to_netdesc`), measure it (:func:`cosearch.costdata.measure_net`:
+   timing-model cycles, the RTL simulation of ``sim_images`` test images bit-exact against
+   :func:`netdesc.run`, Yosys) and record the evaluator's prediction beside the measurement.
+   Accuracy is the exported integer network's (:func:`nn.train.evaluate`).
+
+Random search (:func:`random_job`) spends the same budget: as many measured designs as λs
+(unless told otherwise) and the same total training epochs ``len(λ)·(epochs + finetune)``,
+split evenly over its points. Its architectures are drawn uniformly; their parallelism comes
+from the same hardware-generation net as the co-search's, so the two differ only in how the
+architecture is chosen. Each is trained from scratch with the distillation loss and measured the
+same way.
+
+The baseline is the teacher itself: every skip kept, the widest widths, 8-bit weights and
+activations (for the digits space, the digits-small network ``tailor train`` makes), with the
+parallelism the hardware-generation net gives that architecture, measured the same way.
+
+Fronts are over (test error, LUT+FF), both minimised. :func:`hypervolume` is the area they
+dominate inside the box from (0, 0) to a reference point, divided by the box's area (0: nothing
+dominated, 1: the whole box); :func:`reference_point` puts it at (baseline error +
+:data:`ERROR_MARGIN`, :data:`COST_MARGIN` × the baseline's LUT+FF).
+"""
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tailor.errors import TailorError
+
+from .executor import executor
+
+ERROR_MARGIN = 0.05  # the reference error: the baseline's plus five accuracy points
+COST_MARGIN = 1.2  # the reference LUT+FF: 1.2 × the baseline's
+
+
+@dataclass
+class SearchConfig:
+    epochs: int = 10  # supernet epochs per λ
+    finetune: int = 20  # fine-tune epochs of each chosen point (on digits 10 + 20 ended more
+    # accurate than 20 + 10 at the same total)
+    warmup: float = 0.3  # fraction of the supernet epochs with the architecture frozen
+    lr: float = 3e-3  # weights (Adam, cosine decay), as nn.train
+    arch_lr: float = 0.05  # architecture logits (Adam)
+    batch_size: int = 32
+    alpha: float = 0.35  # distillation weight, as nn.distill
+    tau_start: float = 4.0
+    tau_end: float = 0.5
+    hard: bool = True  # straight-through one-hot samples
+    sim_images: int = 3  # test images simulated in RTL per measured design
+    seed: int = 0
+
+    def check(self):
+        if self.epochs < 1 or self.finetune < 0:
+            raise TailorError(f"--epochs must be >= 1 and --finetune >= 0 "
+                              f"(got {self.epochs}, {self.finetune})")
+        if not 0 <= self.warmup < 1:
+            raise TailorError(f"warmup must be in [0, 1) (got {self.warmup})")
+        if self.sim_images < 2:
+            raise TailorError(f"sim_images must be >= 2 (the steady state needs two), "
+                              f"got {self.sim_images}")
+        return self
+
+
+# -- points ----------------------------------------------------------------------------------
+
+def baseline_arch(space):
+    """The all-skips baseline's architecture decisions: keep, widest, 8 bits (or the widest
+    bits a decision offers, if it lacks 8)."""
+    point = {}
+    for d in space.decisions:
+        if d.kind == "skip":
+            point[d.key] = "keep" if "keep" in d.options else d.options[0]
+        elif d.kind in ("width", "wbits", "abits"):
+            point[d.key] = 8 if d.kind != "width" and 8 in d.options else max(d.options)
+    return point
+
+
+def with_hw(space, ev, arch):
+    """``arch`` (architecture decisions) completed with the parallelism the evaluator's
+    hardware-generation net picks for it (argmax of each par block)."""
+    import torch
+
+    enc = torch.as_tensor(_arch_encoding(space, arch))[None]
+    with torch.no_grad():
+        hw = ev.hw(enc)[0].numpy()
+    point = dict(arch)
+    for d, part in space.slices():
+        if d.kind == "par":
+            point[d.key] = d.options[int(np.argmax(hw[part]))]
+    return space.check_point(point)
+
+
+def _arch_encoding(space, arch):
+    out = np.zeros(space.encoding_size, dtype=np.float32)
+    for d, part in space.slices():
+        if d.kind != "par":
+            out[part.start + d.options.index(arch[d.key])] = 1.0
+    return out
+
+
+def predict(space, ev, point):
+    """The evaluator's prediction for ``point``: ``{metric: value}`` plus ``objective``."""
+    import torch
+
+    with torch.no_grad():
+        costs = ev.cost(torch.as_tensor(space.encode(point))[None])
+        out = {m: float(v[0]) for m, v in costs.items()}
+        out["objective"] = float(ev.objective(costs)[0])
+    return out
+
+
+def skip_summary(space, point):
+    """``(kept, shortened, removed)`` skip counts of ``point``."""
+    states = [point.get(f"skip:{b}", "keep") for b in space.blocks]
+    return tuple(states.count(s) for s in ("keep", "shorten", "remove"))
+
+
+# -- training --------------------------------------------------------------------------------
+
+def distill_loss(teacher, alpha):
+    """``loss_fn(student logits, labels, images)`` for :func:`nn.train.fit`: nn.distill's."""
+    import torch
+
+    from nn.distill import kd_loss
+
+    def loss_fn(student_logits, labels, images):
+        with torch.no_grad():
+            t = teacher(images)
+        return kd_loss(student_logits, t, labels, alpha)
+    return loss_fn
+
+
+def train_supernet(space, ev, teacher, data, lam, cfg, progress=False):
+    """Train a supernet at cost weight ``lam`` (see the module docstring); returns it and its
+    history ``[{"epoch", "tau", "loss", "cost", "point"}]`` (``cost``: the normalised objective
+    of the epoch's last sample)."""
+    import torch
+
+    from .supernet import SuperNet
+
+    torch.manual_seed(cfg.seed)
+    net = SuperNet(space)  # only its parameters are optimised: the evaluator stays frozen
+    base = predict(space, ev, with_hw(space, ev, baseline_arch(space)))["objective"]
+    weights = [p for n, p in net.named_parameters() if not n.startswith("arch_logits")]
+    opt_w = torch.optim.Adam(weights, lr=cfg.lr)
+    opt_a = torch.optim.Adam(net.arch_logits.parameters(), lr=cfg.arch_lr)
+    loss_fn = distill_loss(teacher, cfg.alpha)
+    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+    warmup = int(round(cfg.warmup * cfg.epochs))
+    history = []
+    for epoch in range(cfg.epochs):
+        tau = cfg.tau_start * (cfg.tau_end / cfg.tau_start) ** (epoch / max(cfg.epochs - 1, 1))
+        for group in opt_w.param_groups:
+            group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
+        search = epoch >= warmup
+        net.train()
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
+        total, count = 0.0, 0
+        for i in range(0, len(x), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            if len(idx) < 2:
+                continue
+            probs = net.sample(tau, cfg.hard)
+            task = loss_fn(net(x[idx], probs), y[idx], x[idx])
+            cost = ev.objective(ev.cost(ev.hw(net.encoding(probs))))[0] / base
+            loss = task + lam * cost if search else task
+            opt_w.zero_grad()
+            opt_a.zero_grad()
+            loss.backward()
+            opt_w.step()
+            if search:
+                opt_a.step()
+            total, count = total + task.item() * len(idx), count + len(idx)
+        history.append({"epoch": epoch, "tau": round(tau, 4), "loss": total / max(count, 1),
+                        "cost": cost.item(), "point": net.point()})
+        if progress:
+            print(f"  λ={lam:g} epoch {epoch + 1}/{cfg.epochs} τ={tau:.2f} "
+                  f"loss={history[-1]['loss']:.3f} cost={history[-1]['cost']:.3f}", flush=True)
+    return net, history
+
+
+def train_point(space, point, teacher, data, epochs, cfg, supernet=None):
+    """``point``'s :mod:`nn` model trained ``epochs`` epochs with the distillation loss, from
+    ``supernet``'s weights if given, else from scratch."""
+    import torch
+
+    from nn.train import fit
+
+    from .supernet import inherit
+
+    torch.manual_seed(cfg.seed)
+    model = space.build_model(point)
+    if supernet is not None:
+        inherit(model, supernet)
+    if epochs:
+        fit(model, data, epochs, cfg.lr, cfg.batch_size, cfg.seed,
+            distill_loss(teacher, cfg.alpha), progress=False)
+    return model
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+def measure_point(space, ev, point, model, data, cfg, outdir, name):
+    """Export ``model`` (``point``'s network), measure it with the real flow, write its netdesc
+    and hardware config as ``outdir/name.json`` (+ ``.npz``) and ``outdir/name.hw.json``, and
+    return its row: point, accuracy, prediction, measurement."""
+    import netdesc
+    from nn.export import to_netdesc
+    from nn.train import evaluate
+    from rtl.hwconfig import save_hw
+
+    from .costdata import measure_net
+
+    net = to_netdesc(model, name=name)
+    hw = space.hw_config(point, net)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    netdesc.save(net, outdir / f"{name}.json")
+    save_hw(hw, outdir / f"{name}.hw.json")
+    row = {"name": name, "point": point, "skips": skip_summary(space, point),
+           "accuracy": evaluate(model, data, integer=True),
+           "predicted": predict(space, ev, point)}
+    seconds = {}
+    try:
+        row["measured"] = measure_net(net, hw, space.target, data.x_test[:cfg.sim_images],
+                                      seconds=seconds)
+        row["status"] = "ok"
+    except Exception as e:  # a failed measurement is reported with its error, never dropped
+        row.update(status="failed", error=f"{e.__class__.__name__}: {str(e).strip()}")
+    row["seconds"] = seconds
+    return row
+
+
+# -- the jobs (run on the executor: arguments and results travel between processes) ----------
+
+def _context(space_obj, ev_path, teacher_record, data_name):
+    import torch
+
+    from nn.checkpoint import model_from_record
+    from nn.data import load_dataset
+
+    from .evaluator import load_evaluator
+    from .space import parse_space
+
+    torch.set_num_threads(1)
+    space = parse_space(space_obj, source=f"<space {space_obj.get('name')}>")
+    ev = load_evaluator(ev_path)
+    teacher = model_from_record(teacher_record)
+    teacher.eval()
+    return space, ev, teacher, load_dataset(data_name)
+
+
+def cosearch_job(space_obj, ev_path, teacher_record, data_name, lam, cfg, outdir):
+    """One λ of the sweep (steps 1–4 of the module docstring); returns its row."""
+    start = time.monotonic()
+    space, ev, teacher, data = _context(space_obj, ev_path, teacher_record, data_name)
+    supernet, history = train_supernet(space, ev, teacher, data, lam, cfg)
+    point = with_hw(space, ev, supernet.point())
+    model = train_point(space, point, teacher, data, cfg.finetune, cfg, supernet)
+    row = measure_point(space, ev, point, model, data, cfg, outdir, f"cosearch-lambda{lam:g}")
+    row.update(kind="cosearch", lam=lam, history=history, epochs=cfg.epochs + cfg.finetune,
+               total_seconds=round(time.monotonic() - start, 1))
+    return row
+
+
+def random_job(space_obj, ev_path, teacher_record, data_name, arch, index, epochs, cfg, outdir):
+    """One random-search point: architecture ``arch`` with the hardware-generation net's
+    parallelism, trained ``epochs`` epochs from scratch, measured; its row."""
+    start = time.monotonic()
+    space, ev, teacher, data = _context(space_obj, ev_path, teacher_record, data_name)
+    point = with_hw(space, ev, arch)
+    model = train_point(space, point, teacher, data, epochs, cfg)
+    row = measure_point(space, ev, point, model, data, cfg, outdir, f"random-{index}")
+    row.update(kind="random", index=index, epochs=epochs,
+               total_seconds=round(time.monotonic() - start, 1))
+    return row
+
+
+def baseline_job(space_obj, ev_path, teacher_record, data_name, cfg, outdir):
+    """The all-skips baseline (the teacher) measured like every other point."""
+    space, ev, teacher, data = _context(space_obj, ev_path, teacher_record, data_name)
+    point = with_hw(space, ev, baseline_arch(space))
+    row = measure_point(space, ev, point, teacher, data, cfg, outdir, "baseline")
+    row.update(kind="baseline")
+    return row
+
+
+def run_search(space, ev_path, teacher, data_name, lambdas, cfg, n_random=None, jobs=1,
+               dask=None, outdir="cosearch-out", log=print):
+    """The sweep, random search at equal budget and the baseline; returns the results object
+    (see :func:`summarise`). ``ev_path``: the saved evaluator (each worker loads it);
+    ``teacher``: the trained :class:`nn.models.ResNet` (the baseline's family and
+    space's data); ``log``: progress lines."""
+    from nn.checkpoint import model_record
+
+    cfg.check()
+    if not lambdas:
+        raise TailorError("give at least one λ (--lambdas)")
+    if any(lam < 0 for lam in lambdas):
+        raise TailorError(f"λ must be >= 0 (got {', '.join(f'{v:g}' for v in lambdas)})")
+    n_random = len(lambdas) if n_random is None else n_random
+    budget = len(lambdas) * (cfg.epochs + cfg.finetune)
+    random_epochs = budget // n_random if n_random else 0
+    space_obj = space.to_json_obj()
+    record = model_record(teacher)
+    outdir = Path(outdir)
+    args = (space_obj, str(ev_path), record, data_name)
+    rows = []
+    with executor(jobs, dask) as (submit, completed):
+        futures = [submit(baseline_job, *args, cfg, str(outdir))]
+        futures += [submit(cosearch_job, *args, lam, cfg, str(outdir)) for lam in lambdas]
+        archs = space.sample_distinct(n_random, cfg.seed + 1, without=("par",))
+        futures += [submit(random_job, *args, p, i, random_epochs, cfg, str(outdir))
+                    for i, p in enumerate(archs)]
+        log(f"cosearch: {len(lambdas)} λ, {n_random} random points "
+            f"({random_epochs} epochs each), {len(futures)} designs to measure")
+        for future in completed(futures):
+            row = future.result()
+            rows.append(row)
+            log(f"  [{len(rows)}/{len(futures)}] {describe(row)}")
+    return summarise(space, rows, cfg, lambdas, budget)
+
+
+def describe(row):
+    what = {"cosearch": f"λ={row.get('lam', 0):g}", "random": f"random #{row.get('index')}",
+            "baseline": "baseline"}[row["kind"]]
+    if row["status"] != "ok":
+        return f"{what}: acc {row['accuracy']:.3f}, measurement failed: {row['error']}"
+    m = row["measured"]
+    return (f"{what}: acc {row['accuracy']:.3f}, LUT {m['LUT']}, FF {m['FF']}, BRAM {m['BRAM']}, "
+            f"cycles {m['cycles']} (predicted LUT {row['predicted']['LUT']:.0f}, "
+            f"FF {row['predicted']['FF']:.0f})")
+
+
+# -- fronts ----------------------------------------------------------------------------------
+
+def pareto_front(points):
+    """The non-dominated ``(error, cost)`` pairs of ``points`` (both minimised), by error."""
+    front = []
+    for e, c in sorted(set(points)):
+        if not front or c < front[-1][1]:
+            front.append((e, c))
+    return front
+
+
+def hypervolume(points, ref):
+    """The normalised area dominated by ``points`` (``(error, cost)`` pairs, both minimised)
+    inside the box from (0, 0) to ``ref``: 0 for none, 1 for a point at (0, 0). Points outside
+    the box add nothing."""
+    inside = [(e, c) for e, c in points if e < ref[0] and c < ref[1]]
+    area, previous = 0.0, ref[1]
+    for e, c in pareto_front(inside):
+        area += (ref[0] - e) * (previous - c)
+        previous = c
+    return area / (ref[0] * ref[1])
+
+
+def reference_point(baseline_error, baseline_cost):
+    return (baseline_error + ERROR_MARGIN, COST_MARGIN * baseline_cost)
+
+
+def lut_ff(row):
+    return row["measured"]["LUT"] + row["measured"]["FF"]
+
+
+def summarise(space, rows, cfg, lambdas, budget):
+    """The results object: ``{"space", "config", "lambdas", "budget_epochs", "baseline",
+    "cosearch", "random", "reference", "hypervolume", "front", "target"}``; ``target`` names
+    the measured points within 1 accuracy point of the baseline with ≥ 30% fewer LUT+FF or
+    BRAM (``{name: ["LUT+FF", "BRAM"] or one of them}``)."""
+    by_kind = {k: [r for r in rows if r["kind"] == k] for k in ("baseline", "cosearch", "random")}
+    by_kind["cosearch"].sort(key=lambda r: r["lam"])
+    by_kind["random"].sort(key=lambda r: r["index"])
+    base = by_kind["baseline"][0]
+    out = {"space": space.to_json_obj(), "config": asdict(cfg), "lambdas": list(lambdas),
+           "budget_epochs": budget, "baseline": base, "cosearch": by_kind["cosearch"],
+           "random": by_kind["random"]}
+    if base["status"] != "ok":
+        raise TailorError(f"the baseline could not be measured: {base['error']}")
+    ref = reference_point(1 - base["accuracy"], lut_ff(base))
+    out["reference"] = {"error": ref[0], "LUT+FF": ref[1]}
+    out["hypervolume"], out["front"] = {}, {}
+    for kind in ("cosearch", "random"):
+        pts = [(1 - r["accuracy"], lut_ff(r)) for r in by_kind[kind] if r["status"] == "ok"]
+        out["hypervolume"][kind] = hypervolume(pts, ref)
+        out["front"][kind] = pareto_front(pts)
+    out["target"] = {r["name"]: meets_target(r, base) for r in by_kind["cosearch"] + by_kind["random"]
+                     if r["status"] == "ok" and meets_target(r, base)}
+    return out
+
+
+def meets_target(row, base):
+    """Which of "LUT+FF" / "BRAM" ``row`` has ≥ 30% fewer of than the baseline while within 1
+    accuracy point of it (measured); empty if none."""
+    if row["accuracy"] < base["accuracy"] - 0.01:
+        return []
+    hits = ["LUT+FF"] if lut_ff(row) <= 0.7 * lut_ff(base) else []
+    if base["measured"]["BRAM"] > 0 and row["measured"]["BRAM"] <= 0.7 * base["measured"]["BRAM"]:
+        hits.append("BRAM")
+    return hits
+
+
+def load_teacher(path, space, data, epochs=30, seed=0, log=print):
+    """The teacher, which is also the baseline: the checkpoint at ``path`` (``tailor train`` /
+    ``tailor optimize``; it must be the baseline's network, :func:`baseline_arch`), else the
+    baseline trained from scratch as ``tailor train`` trains (cross-entropy, its defaults)."""
+    import torch
+
+    from nn.checkpoint import load_checkpoint, model_from_record
+    from nn.train import TrainConfig, cross_entropy, evaluate, fit
+
+    arch = baseline_arch(space)
+    if path is not None:
+        model = model_from_record(load_checkpoint(path)["model"])
+        if not is_network_of(model, space, arch):
+            raise TailorError(f"{path}: the teacher must be the space's baseline (family "
+                              f"'{space.model}', all skips kept, widest widths, 8-bit), this is a "
+                              f"'{model.spec['arch']}' with skips '{model.skip_code()}'")
+    else:
+        log(f"cosearch: training the teacher (the baseline, {epochs} epochs)")
+        torch.manual_seed(seed)
+        model = space.build_model(arch)
+        fit(model, data, epochs, TrainConfig.lr, TrainConfig.batch_size, seed, cross_entropy,
+            progress=False)
+    model.eval()
+    log(f"cosearch: teacher integer test accuracy {evaluate(model, data):.4f}")
+    return model
+
+
+def is_network_of(model, space, arch):
+    """Whether ``model`` is the network of architecture ``arch``: family, input, widths, every
+    layer's bits and the skip states."""
+    from nn.models import layer_bits, widths
+
+    spec = space.model_spec(arch)
+    same = all(model.spec.get(k) == spec[k] for k in ("arch", "input_shape", "input_bits",
+                                                      "input_frac", "classes", "logit_bits"))
+    return (same and widths(model.spec) == widths(spec)
+            and all(layer_bits(model.spec, n) == layer_bits(spec, n) for n in space.layers)
+            and model.skip_state() == space.skip_states(arch))
+
+
+def write_json(path, results):
+    from tailor.io import write_text
+    write_text(path, json.dumps(results, indent=1, sort_keys=True, default=_plain) + "\n")
+
+
+def _plain(v):
+    if isinstance(v, (np.integer, np.floating)):
+        return v.item()
+    raise TypeError(f"not JSON: {type(v).__name__}")
+

@@ -1,0 +1,88 @@
+"""``tailor cosearch``: the differentiable co-search of a design space against the learned cost
+model, with random search at equal budget (see :mod:`cosearch.search`)."""
+
+from tailor.errors import TailorError
+
+
+def register(sub):
+    p = sub.add_parser("cosearch", help="co-search network and accelerator by gradient descent",
+                       description="Train a supernet over SPACE for each λ (loss: distillation "
+                                   "from the teacher + λ · the evaluator's hardware cost), take "
+                                   "each λ's chosen point, fine-tune, export and measure it with "
+                                   "Yosys and the RTL simulation; compare with random search at "
+                                   "the same budget. Writes report.md, results.json, plots and "
+                                   "every point's netdesc + hardware config into --out.")
+    p.add_argument("space", metavar="SPACE", help="design space file (JSON)")
+    p.add_argument("--evaluator", required=True, metavar="EVAL.pt",
+                   help="trained cost evaluator (tailor evaluator train)")
+    p.add_argument("--data", default=None, choices=("digits",),
+                   help="data set (default: the space's)")
+    p.add_argument("--teacher", metavar="CKPT", default=None,
+                   help="teacher checkpoint (default: train the space's family, all skips, 8-bit)")
+    p.add_argument("--teacher-epochs", type=int, default=30, metavar="E",
+                   help="epochs of the teacher trained when --teacher is not given (default 30)")
+    p.add_argument("--lambdas", default="0.1,0.3,1,3", metavar="L1,L2,...",
+                   help="cost weights of the sweep (default 0.1,0.3,1,3)")
+    p.add_argument("--epochs", type=int, default=10, metavar="E",
+                   help="supernet epochs per λ (default 10)")
+    p.add_argument("--finetune", type=int, default=20, metavar="F",
+                   help="fine-tune epochs of each chosen point (default 20)")
+    p.add_argument("--random", type=int, default=None, metavar="N",
+                   help="random-search points (default: as many as λs); they share the same "
+                        "total training epochs")
+    p.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1)")
+    p.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="run on this Dask scheduler instead of locally")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=cmd_cosearch)
+
+
+def parse_lambdas(text):
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise TailorError(f"--lambdas: '{text}' is not a comma-separated list of numbers") from None
+    if not values or any(v < 0 for v in values):
+        raise TailorError(f"--lambdas: give one or more numbers >= 0 (got '{text}')")
+    return values
+
+
+def cmd_cosearch(args):
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from nn.data import load_dataset
+
+    from . import search, search_report
+    from .evaluator import load_evaluator
+    from .space import load_space
+
+    lambdas = parse_lambdas(args.lambdas)
+    if args.jobs < 1 or (args.random is not None and args.random < 1) or args.teacher_epochs < 1:
+        raise TailorError("--jobs, --random and --teacher-epochs must be >= 1")
+    torch.set_num_threads(1)
+    space = load_space(args.space)
+    data_name = args.data or space.data
+    if data_name != space.data:
+        raise TailorError(f"--data {data_name}: the space '{space.name}' is over '{space.data}'")
+    cfg = search.SearchConfig(epochs=args.epochs, finetune=args.finetune, seed=args.seed).check()
+    ev = load_evaluator(args.evaluator)
+    if ev.space.to_json_obj() != space.to_json_obj():
+        raise TailorError(f"{args.evaluator}: the evaluator was trained on space "
+                          f"'{ev.space.name}', not on {args.space}")
+    data = load_dataset(data_name)
+    teacher = search.load_teacher(args.teacher, space, data, args.teacher_epochs, args.seed)
+    results = search.run_search(space, args.evaluator, teacher, data_name, lambdas, cfg,
+                                args.random, args.jobs, args.dask, args.out)
+    search_report.write_report(results, args.out)
+    if args.json:
+        print(json.dumps(results, default=search._plain, sort_keys=True))
+        return
+    print(search_report.table(results))
+    for line in search_report.summary_lines(results):
+        print(line)
+    print(f"report: {Path(args.out) / 'report.md'}")

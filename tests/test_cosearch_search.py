@@ -1,0 +1,152 @@
+"""The co-search: the relaxed supernet passes gradients to every architecture decision, a search
+on a toy space runs end to end (real Yosys on tiny designs) and exports valid netdescs, and the
+front / hypervolume arithmetic on hand-checkable fronts."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import netdesc
+from cosearch import search
+from cosearch.costdata import measure, read_rows
+from cosearch.evaluator import train_evaluator
+from cosearch.space import load_space, parse_space
+from cosearch.supernet import SuperNet
+from nn.data import load_dataset
+from nn.distill import kd_loss
+
+DIGITS_SPACE = "cosearch/spaces/digits.json"
+DIGITS_DATA = "cosearch/data/digits-ecp5.jsonl"
+
+# A toy space: one skip (keep / remove), one width choice, 4-bit, one MAC per cycle; its
+# designs are the smallest digits-small networks, so synthesis is quick.
+TOY = {"format": "tailor-space", "version": 1, "name": "toy", "model": "digits-small",
+       "data": "digits", "target": "ecp5", "skips": {"b1": ["keep", "remove"]},
+       "widths": {"stem": [4], "b1": [4], "b2": [4], "b3": [4, 8]},
+       "weight_bits": [4], "act_bits": [4], "parallelism": [1]}
+
+
+# -- fronts ----------------------------------------------------------------------------------
+
+def test_pareto_front_keeps_the_non_dominated_points():
+    points = [(0.2, 20), (0.1, 50), (0.15, 60), (0.3, 20), (0.1, 55)]
+    assert search.pareto_front(points) == [(0.1, 50), (0.2, 20)]
+
+
+def test_hypervolume_of_hand_checked_fronts():
+    ref = (1.0, 100.0)
+    # (1 - 0.1)·(100 - 50) + (1 - 0.2)·(50 - 20) = 45 + 24 = 69, of a 100 box
+    assert search.hypervolume([(0.1, 50), (0.2, 20)], ref) == pytest.approx(0.69)
+    # a dominated point and a point outside the box change nothing
+    assert search.hypervolume([(0.1, 50), (0.2, 20), (0.3, 40), (1.5, 1)], ref) == \
+        pytest.approx(0.69)
+    assert search.hypervolume([], ref) == 0
+    assert search.hypervolume([(0.0, 0.0)], ref) == pytest.approx(1.0)
+    # the reference point: baseline error + 5 points, 1.2 × the baseline's LUT+FF
+    assert search.reference_point(0.03, 1000) == pytest.approx((0.08, 1200))
+
+
+# -- the relaxed encoding --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def digits_evaluator():
+    """An evaluator of the digits space trained briefly on a few rows of the committed cost
+    data (the gradients, not its accuracy, are under test)."""
+    space = load_space(DIGITS_SPACE)
+    ev, _ = train_evaluator(space, read_rows(DIGITS_DATA)[:12], epochs=100, hw_steps=20)
+    return space, ev
+
+
+@pytest.mark.parametrize("hard", [True, False])
+def test_every_architecture_decision_gets_a_gradient(digits_evaluator, hard):
+    space, ev = digits_evaluator
+    torch.manual_seed(0)
+    net = SuperNet(space)
+    data = load_dataset("digits", limit_train=16)
+    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+    probs = net.sample(tau=1.0, hard=hard)
+    logits = net(x, probs)
+    teacher = torch.randn_like(logits)
+    task = kd_loss(logits, teacher, y)
+    cost = ev.objective(ev.cost(ev.hw(net.encoding(probs))))[0]
+
+    # through the task loss alone: the relaxation reaches every decision of the network
+    grads = torch.autograd.grad(task, list(net.arch_logits), retain_graph=True)
+    silent = [d.key for d, g in zip(net.arch_decisions, grads) if not g.abs().sum() > 0]
+    assert not silent, f"the task loss does not reach {silent}"
+    # and through task + λ·cost (the search's loss)
+    grads = torch.autograd.grad(task + 0.5 * cost / cost.detach(), list(net.arch_logits))
+    silent = [d.key for d, g in zip(net.arch_decisions, grads) if not g.abs().sum() > 0]
+    assert not silent, f"the loss does not reach {silent}"
+    assert {d.kind for d in net.arch_decisions} == {"skip", "width", "wbits", "abits"}
+    assert len(net.arch_decisions) == sum(d.kind != "par" for d in space.decisions)
+
+
+def test_the_cost_term_reaches_the_architecture_through_the_hardware_net(digits_evaluator):
+    space, ev = digits_evaluator
+    net = SuperNet(space)
+    probs = net.probabilities()
+    cost = ev.objective(ev.cost(ev.hw(net.encoding(probs))))[0]
+    grads = torch.autograd.grad(cost, list(net.arch_logits))
+    moved = [d.kind for d, g in zip(net.arch_decisions, grads) if g.abs().sum() > 0]
+    assert {"skip", "width", "wbits"} <= set(moved)
+
+
+def test_discretised_point_is_a_point_of_the_space(digits_evaluator):
+    space, ev = digits_evaluator
+    net = SuperNet(space)
+    with torch.no_grad():
+        for logits in net.arch_logits:
+            logits.copy_(torch.randn(len(logits)))
+    point = search.with_hw(space, ev, net.point())
+    assert space.check_point(point) is point
+    for d, logits in zip(net.arch_decisions, net.arch_logits):
+        assert point[d.key] == d.options[int(logits.argmax())]
+
+
+# -- a whole search on the toy space ---------------------------------------------------------
+
+def test_toy_search_finishes_and_exports_valid_netdescs(tmp_path):
+    space_path = tmp_path / "toy.json"
+    space_path.write_text(json.dumps(TOY))
+    space = load_space(space_path)
+    # The evaluator learns from one real design of the toy space (index 4: a training row).
+    row = measure(space.to_json_obj(), space.sample(np.random.default_rng(0)), index=4)
+    assert row["status"] == "ok", row.get("error")
+    ev, _ = train_evaluator(space, [row], epochs=50, hw_steps=10)
+    ev.save(tmp_path / "ev.pt")
+
+    data = load_dataset("digits")
+    teacher = search.load_teacher(None, space, data, epochs=1, log=lambda line: None)
+    cfg = search.SearchConfig(epochs=1, finetune=1, sim_images=2)
+    lines = []
+    results = search.run_search(space, tmp_path / "ev.pt", teacher, "digits", [1.0], cfg,
+                                n_random=1, outdir=tmp_path / "out", log=lines.append)
+    rows = [results["baseline"]] + results["cosearch"] + results["random"]
+    assert [r["kind"] for r in rows] == ["baseline", "cosearch", "random"]
+    assert results["random"][0]["epochs"] == results["budget_epochs"] == 2
+    for r in rows:
+        assert r["status"] == "ok", r.get("error")
+        space.check_point(r["point"])
+        net = netdesc.load(tmp_path / "out" / f"{r['name']}.json")
+        out = netdesc.run(net, data.x_test[:4])
+        assert out.shape == (4, 10)
+        assert r["measured"]["sim_cycles"] == r["measured"]["cycles"]
+        assert r["measured"]["LUT"] > 0 and 0 <= r["accuracy"] <= 1
+        assert (tmp_path / "out" / f"{r['name']}.hw.json").is_file()
+    assert len(lines) == 4  # the plan, then one line per measured design
+    assert 0 <= results["hypervolume"]["cosearch"] <= 1
+
+
+def test_a_teacher_that_is_not_the_baseline_is_refused(tmp_path):
+    from nn.checkpoint import model_record, save_checkpoint
+    from tailor.errors import TailorError
+
+    space = parse_space(TOY)
+    model = space.build_model(search.baseline_arch(space))
+    model.blocks[0].remove_skips()
+    save_checkpoint(tmp_path / "t.pt", {"kind": "train", "model": model_record(model)})
+    with pytest.raises(TailorError, match="must be the space's baseline"):
+        search.load_teacher(tmp_path / "t.pt", space, load_dataset("digits", limit_train=8))
