@@ -23,6 +23,7 @@ network chosen by the search).
 
 import hashlib
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -131,8 +132,12 @@ def measure_net(net, hw, target, sim_inputs=None, timeout=None, workdir=None, se
                               f"inference, the RTL simulation {result.steady_state_cycles}")
         row["sim_cycles"] = result.steady_state_cycles
     t = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="tailor-costdata-") as tmp:
-        report = synthesize_net(net, target, Path(workdir or tmp), hw, top=top, timeout=timeout)
+    # Without a workdir Yosys runs in a fresh temporary folder, removed after a success and
+    # kept after a failure: the error names its synth.log.
+    folder = Path(workdir or tempfile.mkdtemp(prefix="tailor-costdata-"))
+    report = synthesize_net(net, target, folder, hw, top=top, timeout=timeout)
+    if workdir is None:
+        shutil.rmtree(folder)
     seconds["synth"] = round(time.monotonic() - t, 2)
     row.update({m: int(report.total[m]) for m in METRICS})
     row["versions"] = report.versions
