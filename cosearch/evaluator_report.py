@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from tailor.errors import TailorError
-from tailor.io import atomic_path, write_text
+from tailor.io import write_text
+from tailor.plots import pyplot, save_png
 from tailor.table import format_table
 
 from .evaluator import HELD_OUT_RULE, METRICS, encodings, split_rows, targets
@@ -82,11 +83,8 @@ def meets_targets(scores_):
 
 def scatter(result, path):
     """Predicted vs measured, one panel per metric, every model's held-out predictions."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     y = np.array(result["measured"])
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 4))
+    fig, axes = pyplot().subplots(1, len(METRICS), figsize=(4 * len(METRICS), 4))
     for i, (m, ax) in enumerate(zip(METRICS, axes)):
         for name, p in result["predictions"].items():
             ax.scatter(y[:, i], np.array(p)[:, i], s=10, alpha=0.7, label=name)
@@ -100,9 +98,7 @@ def scatter(result, path):
         ax.set_ylabel("predicted")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    save_png(fig, path, dpi=100)
 
 
 def write_report(result, folder, info=None):

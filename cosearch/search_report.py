@@ -4,7 +4,8 @@ PNG plots (``fronts.png``, ``predicted_vs_measured.png``) in the output folder."
 
 from pathlib import Path
 
-from tailor.io import atomic_path, write_text
+from tailor.io import write_text
+from tailor.plots import pyplot, save_png
 from tailor.table import format_table
 
 from .search import lut_ff, meets_target, write_json
@@ -92,11 +93,7 @@ def _measured(rows):
 
 
 def plot_fronts(results, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = pyplot().subplots(figsize=(6, 4.5))
     for kind, colour in (("cosearch", "tab:blue"), ("random", "tab:orange")):
         rows = _measured(results[kind])
         ax.scatter([100 * (1 - r["accuracy"]) for r in rows], [lut_ff(r) for r in rows],
@@ -116,19 +113,13 @@ def plot_fronts(results, path):
     ax.set_title("co-search vs random search (measured)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def plot_predicted(results, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = _measured([results["baseline"]] + results["cosearch"] + results["random"])
     metrics = ("LUT", "FF", "BRAM", "cycles")
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 4))
+    fig, axes = pyplot().subplots(1, len(metrics), figsize=(4 * len(metrics), 4))
     for ax, metric in zip(axes, metrics):
         measured = [r["measured"][metric] for r in rows]
         predicted = [r["predicted"][metric] for r in rows]
@@ -139,6 +130,4 @@ def plot_predicted(results, path):
         ax.set_ylabel(f"predicted {metric}")
     fig.suptitle("evaluator prediction vs real flow (search points)")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_png(fig, path)

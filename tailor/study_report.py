@@ -7,7 +7,8 @@ Input is plain data (see :func:`write_report`), so the report can be rebuilt fro
 import json
 from pathlib import Path
 
-from .io import atomic_path, write_text
+from .io import write_text
+from .plots import pyplot, save_png
 from .table import format_table
 
 METRICS = ("LUT", "FF", "BRAM", "DSP")
@@ -68,22 +69,8 @@ def markdown(study):
     return "\n".join(lines) + "\n"
 
 
-def _pyplot():
-    """matplotlib's pyplot on the file-only backend (no display on build machines)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _save_png(fig, path):
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    _pyplot().close(fig)
-
-
 def _plot_resources(study, path):
-    plt = _pyplot()
+    plt = pyplot()
 
     targets = study["targets"]
     names = [v["name"] for v in study["variants"]]
@@ -97,11 +84,11 @@ def _plot_resources(study, path):
             ax.set_title(f"{target} {metric}", fontsize=10)
             ax.tick_params(axis="x", labelrotation=20, labelsize=8)
     fig.tight_layout()
-    _save_png(fig, path)
+    save_png(fig, path)
 
 
 def _plot_bram_per_layer(study, target, path):
-    plt = _pyplot()
+    plt = pyplot()
 
     variants = study["variants"]
     parts = sorted({p for v in variants for p in v["resources"][target]["per_layer"]})
@@ -117,7 +104,7 @@ def _plot_bram_per_layer(study, target, path):
     ax.set_title("Where the BRAM goes, per layer")
     ax.legend(fontsize=7, ncol=2, bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.tight_layout()
-    _save_png(fig, path)
+    save_png(fig, path)
 
 
 def write_report(outdir, study):
