@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from tailor.errors import TailorError
+from tailor.io import read_json
 
 FORMAT = "tailor-space"
 VERSION = 1
@@ -213,13 +214,7 @@ class Space:
 
 def load_space(path):
     """Read and validate a space file; errors are one line naming the file and the rule."""
-    try:
-        obj = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise TailorError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TailorError(f"{path}: is not a readable JSON file ({e})") from None
-    return parse_space(obj, source=str(path))
+    return parse_space(read_json(path), source=str(path))
 
 
 def parse_space(obj, source="<space>"):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from netdesc import macs, skips
 from netdesc.errors import NetdescError
-from tailor.io import write_text
+from tailor.io import read_json, write_text
 
 from .skip_fifo import STYLES
 
@@ -154,13 +154,7 @@ def parse_hw(obj, net, source="<hw config>"):
 
 def load_hw(path, net):
     """Read and validate a hardware config file against ``net``; one-line errors name the file."""
-    try:
-        with open(path) as f:
-            obj = json.load(f)
-    except FileNotFoundError:
-        raise NetdescError(path, "file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise NetdescError(path, f"is not a readable JSON file ({e})") from None
+    obj = read_json(path, lambda rule: NetdescError(path, rule))
     return parse_hw(obj, net, source=path)
 
 

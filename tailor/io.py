@@ -1,6 +1,8 @@
-"""Output files that are either written whole or not at all."""
+"""Output files that are either written whole or not at all, and the reading of small JSON
+input files with one-line errors."""
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -35,3 +37,17 @@ def atomic_path(path):
 def write_text(path, text):
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def read_json(path, error=None):
+    """The JSON value in file ``path``. A missing or unreadable file raises ``error(rule)``
+    (default: a :class:`~tailor.errors.TailorError` reading ``<path>: <rule>``)."""
+    from .errors import TailorError
+    error = error or (lambda rule: TailorError(f"{path}: {rule}"))
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise error("file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise error(f"is not a readable JSON file ({e})") from None
