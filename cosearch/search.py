@@ -101,7 +101,7 @@ def with_hw(space, ev, arch):
     hardware-generation net picks for it (argmax of each par block)."""
     import torch
 
-    enc = torch.as_tensor(_arch_encoding(space, arch))[None]
+    enc = torch.as_tensor(space.encode(arch, without=("par",)))[None]
     with torch.no_grad():
         hw = ev.hw(enc)[0].numpy()
     point = dict(arch)
@@ -109,14 +109,6 @@ def with_hw(space, ev, arch):
         if d.kind == "par":
             point[d.key] = d.options[int(np.argmax(hw[part]))]
     return space.check_point(point)
-
-
-def _arch_encoding(space, arch):
-    out = np.zeros(space.encoding_size, dtype=np.float32)
-    for d, part in space.slices():
-        if d.kind != "par":
-            out[part.start + d.options.index(arch[d.key])] = 1.0
-    return out
 
 
 def predict(space, ev, point):

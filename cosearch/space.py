@@ -146,11 +146,14 @@ class Space:
             offset += len(d.options)
         return out
 
-    def encode(self, point):
-        """The one-hot encoding of ``point``: one block per decision, in :attr:`decisions` order."""
+    def encode(self, point, without=()):
+        """The one-hot encoding of ``point``: one block per decision, in :attr:`decisions` order;
+        the blocks of decisions of the kinds in ``without`` are left zero (``point`` need not
+        hold them: e.g. ``("par",)`` for an architecture whose hardware is still open)."""
         out = np.zeros(self.encoding_size, dtype=np.float32)
         for d, part in self.slices():
-            out[part.start + d.options.index(point[d.key])] = 1.0
+            if d.kind not in without:
+                out[part.start + d.options.index(point[d.key])] = 1.0
         return out
 
     def key(self, point):
@@ -210,6 +213,14 @@ class Space:
             if ds:
                 obj[field] = {d.target: list(d.options) for d in ds}
         return obj
+
+
+def may_project(stride, widths_in, widths_out):
+    """Whether a block of the space can have a 1×1 projection on its skip, given its stride and
+    the width options of its input and output: :class:`nn.blocks.Block` builds one where it
+    strides or its input and output widths differ."""
+    widths_in, widths_out = list(widths_in), list(widths_out)
+    return stride != 1 or len(widths_in) > 1 or len(widths_out) > 1 or widths_in != widths_out
 
 
 def load_space(path):
@@ -306,7 +317,7 @@ def parse_space(obj, source="<space>"):
             continue
         before, now = widths.get(stages[i - 1], [fixed[stages[i - 1]]]), widths.get(stage, [fixed[stage]])
         layers += [f"{stage}_conv1", f"{stage}_conv2"]
-        if strides[i - 1] != 1 or len(before) > 1 or len(now) > 1 or before != now:
+        if may_project(strides[i - 1], before, now):
             layers.append(f"{stage}_proj")
     weighted = layers + ["fc"]
     unused = [n for n in conv_layers if n not in layers]

@@ -31,6 +31,8 @@ from torch import nn
 from nn.models import ARCHS
 from nn.quant import round_half_up
 
+from .space import may_project
+
 ARCH_KINDS = ("skip", "width", "wbits", "abits")
 RANGE_MOMENTUM = 0.1
 
@@ -125,7 +127,7 @@ class SuperNet(nn.Module):
             self.layers[f"{block}_conv1"] = conv(f"{block}_conv1", cin, cout, 3, stride)
             self.layers[f"{block}_conv2"] = conv(f"{block}_conv2", cout, cout, 3, 1)
             before = self.width_options[self.stages[i]]
-            self.has_proj[block] = stride != 1 or before != self.width_options[block] or len(before) > 1
+            self.has_proj[block] = may_project(stride, before, self.width_options[block])
             if self.has_proj[block]:
                 self.layers[f"{block}_proj"] = conv(f"{block}_proj", cin, cout, 1, stride)
             cin = cout
