@@ -39,7 +39,6 @@ dominated, 1: the whole box); :func:`reference_point` puts it at (baseline error
 """
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -149,6 +148,8 @@ def train_supernet(space, ev, teacher, data, lam, cfg, progress=False):
     of the epoch's last sample)."""
     import torch
 
+    from nn.train import cosine_lr, epoch_batches
+
     from .supernet import SuperNet
 
     torch.manual_seed(cfg.seed)
@@ -164,15 +165,11 @@ def train_supernet(space, ev, teacher, data, lam, cfg, progress=False):
     for epoch in range(cfg.epochs):
         tau = cfg.tau_start * (cfg.tau_end / cfg.tau_start) ** (epoch / max(cfg.epochs - 1, 1))
         for group in opt_w.param_groups:
-            group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
+            group["lr"] = cosine_lr(cfg.lr, epoch, cfg.epochs)
         search = epoch >= warmup
         net.train()
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
         total, count = 0.0, 0
-        for i in range(0, len(x), cfg.batch_size):
-            idx = order[i:i + cfg.batch_size]
-            if len(idx) < 2:
-                continue
+        for idx in epoch_batches(len(x), cfg.batch_size, cfg.seed, epoch):
             probs = net.sample(tau, cfg.hard)
             task = loss_fn(net(x[idx], probs), y[idx], x[idx])
             cost = ev.objective(ev.cost(ev.hw(net.encoding(probs))))[0] / base

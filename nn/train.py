@@ -72,6 +72,22 @@ def evaluate(model, data, integer=True):
     return float((out.argmax(1).numpy() == data.y_test).mean())
 
 
+def cosine_lr(lr, epoch, epochs):
+    """The learning rate of ``epoch``: cosine decay from ``lr``, a function of the epoch only."""
+    return lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+
+
+def epoch_batches(n, batch_size, seed, epoch):
+    """The index batches of one epoch over ``n`` examples: a permutation seeded by ``seed`` and
+    ``epoch`` only (so a resumed run continues exactly), without a last batch of fewer than two
+    examples (batch statistics need two)."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
+    for i in range(0, n, batch_size):
+        idx = order[i:i + batch_size]
+        if len(idx) >= 2:
+            yield idx
+
+
 def fit(model, data, epochs, lr, batch_size, seed, loss_fn, start_epoch=0, optimizer_state=None,
         on_epoch_start=None, on_epoch_end=None, progress=True, desc="train"):
     """Train ``model`` from ``start_epoch`` to ``epochs``; ``loss_fn(logits, labels, images)``.
@@ -90,15 +106,11 @@ def fit(model, data, epochs, lr, batch_size, seed, loss_fn, start_epoch=0, optim
     for epoch in bar:
         if on_epoch_start is not None:
             on_epoch_start(epoch)
-        for group in opt.param_groups:  # cosine decay, a function of the epoch only
-            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(lr, epoch, epochs)
         model.train()
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 100003 + epoch))
         total, count = 0.0, 0
-        for i in range(0, len(x), batch_size):
-            idx = order[i:i + batch_size]
-            if len(idx) < 2:  # batch statistics need two examples
-                continue
+        for idx in epoch_batches(len(x), batch_size, seed, epoch):
             loss = loss_fn(model(x[idx]), y[idx], x[idx])
             opt.zero_grad()
             loss.backward()
