@@ -19,12 +19,12 @@ import torch
 
 from cosearch.costdata import read_rows
 from cosearch.evaluator import train_evaluator
-from cosearch.evaluator_report import evaluate, format_result, meets_targets, write_report
+from cosearch.evaluator_report import (evaluate, format_result, hwgen_text, meets_targets,
+                                       write_report)
 from cosearch.space import load_space
 
 SPACE = "cosearch/spaces/digits.json"
 DATA = "cosearch/data/digits-ecp5.jsonl"
-EVALUATOR = "evaluator (cost network)"
 
 
 def main():
@@ -53,11 +53,7 @@ def main():
                                                for k, v in checks.items()))
     if result["held_out"] < 100:
         print(f"note: {result['held_out']} held-out designs; the issue asks for at least 100")
-    h = info["hwgen"]
-    print(f"\nhardware network on {h['architectures']} random architectures: argmax meets the "
-          f"cycles budget {h['meets_budget']:.1%}, optimal parallelism on "
-          f"{h['layers_optimal']:.1%} of layers ({h['designs_optimal']:.1%} of designs "
-          f"entirely), objective {h['objective_excess']:+.1%} vs the optimum (by the cost net)")
+    print(f"\nhardware network on {hwgen_text(info['hwgen'])}")
     if args.report:
         write_report(result, args.report, info)
         print(f"report: {args.report}/report.md")

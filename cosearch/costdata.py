@@ -75,11 +75,15 @@ def measure(space_obj, point, index=None, simulate=False, timeout=None, workdir=
     try:
         row.update(_measure(space, point, key, simulate, timeout, workdir, seconds))
     except Exception as e:  # a failed design is data: recorded with its error, never dropped
-        message = str(e).strip() or e.__class__.__name__
-        row.update(status="failed", error=f"{e.__class__.__name__}: {message}")
+        row.update(status="failed", error=error_text(e))
     seconds["total"] = round(time.monotonic() - start, 2)
     row["seconds"] = seconds
     return row
+
+
+def error_text(e):
+    """What a failed row records of exception ``e``: its class and message."""
+    return f"{e.__class__.__name__}: {str(e).strip() or e.__class__.__name__}"
 
 
 def _measure(space, point, key, simulate, timeout, workdir, seconds):

@@ -238,9 +238,9 @@ class Evaluator:
     docstring). Build with :func:`train_evaluator` or :func:`load_evaluator`; eval mode,
     frozen (no parameter requires grad), differentiable with respect to the encoding."""
 
-    def __init__(self, space, cost_net, hw_net, info=None):
+    def __init__(self, space, cost_net, hw_net, info=None, features=None):
         self.space = space
-        self.features = Features(space)
+        self.features = features or Features(space)
         self.cost_net, self.hw_net = cost_net.eval(), hw_net.eval()
         for p in list(cost_net.parameters()) + list(hw_net.parameters()):
             p.requires_grad_(False)
@@ -329,7 +329,7 @@ def load_evaluator(path):
     if not Path(path).is_file():
         raise TailorError(f"{path}: file not found")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle / zip errors of every kind: the file is not one of ours
         raise TailorError(f"{path}: is not a saved evaluator ({e.__class__.__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT \
@@ -344,12 +344,13 @@ def load_evaluator(path):
     except (KeyError, TypeError, RuntimeError) as e:  # missing entries, other shapes
         raise TailorError(f"{path}: its networks do not match this version of the evaluator "
                           f"({e.__class__.__name__}); train it again") from None
-    return Evaluator(space, cost_net, hw_net, state["info"])
+    return Evaluator(space, cost_net, hw_net, state["info"], features)
 
 
 def _fit_cost(cost_net, x_train, y_train, x_val, y_val, epochs, lr, weight_decay):
-    """Full-batch Adam on the squared log error of the four resources; keeps the state of the best validation loss (of the training loss if there is
-    no validation set), checked every 10 epochs."""
+    """Full-batch Adam on the squared log error of the four resources; keeps the state of the
+    best validation loss (of the training loss if there is no validation set), checked every 10
+    epochs."""
     torch = _torch()
     opt = torch.optim.Adam(cost_net.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
@@ -432,8 +433,8 @@ def _fit_hw(ev, steps, batch, lr, seed):
 def hwgen_quality(ev, n=300, seed=12345):
     """How the hardware network's argmax compares with the exact optimum on ``n`` random
     one-hot architectures: share meeting the budget, share of built layers (and of whole
-    designs) given the optimal parallelism, and the mean relative objective excess (by the cost network)
-    of the argmax over the optimum. The optimum for the budget is, per layer, the smallest
+    designs) given the optimal parallelism, and the mean relative objective excess (by the cost
+    network) of the argmax over the optimum. The optimum for the budget is, per layer, the smallest
     option whose cycles fit (a layer's cycles depend on its own parallelism only)."""
     torch = _torch()
     space, features = ev.space, ev.features
@@ -498,7 +499,7 @@ def train_evaluator(space, rows, seed=0, epochs=3000, lr=0.01, weight_decay=1e-5
     # Per-feature scale: the largest value any unit can take (inputs then lie in [0, 1]).
     table_max = np.max([u.table.max(axis=0) for u in features.units], axis=0)
     scale = np.where(table_max > 0, table_max, 1.0)
-    metric_scale = y_train[:, :4].mean(axis=0)
+    metric_scale = y_train[:, :len(RESOURCES)].mean(axis=0)
     arch_size = sum(s.stop - s.start for d, s in space.slices() if d.kind != "par")
     par_options = [list(d.options) for d in space.decisions if d.kind == "par"]
     if not par_options:
@@ -508,9 +509,9 @@ def train_evaluator(space, rows, seed=0, epochs=3000, lr=0.01, weight_decay=1e-5
                   "hidden": hidden}
     hw_shape = {"n_arch": arch_size, "par_options": par_options}
     cost_net, hw_net = _build_nets(space, features, cost_shape, hw_shape)
-    cost_net.init_counts(x_train, y_train[:, :4])
+    cost_net.init_counts(x_train, y_train[:, :len(RESOURCES)])
     fit = _fit_cost(cost_net, x_train, y_train, x_val, y_val, epochs, lr, weight_decay)
-    ev = Evaluator(space, cost_net, hw_net)
+    ev = Evaluator(space, cost_net, hw_net, features=features)
     _fit_hw(ev, hw_steps, hw_batch, hw_lr, seed)
     info = {"train": len(train), "validation": len(val), "held_out": len(test),
             "failed": failed, "seed": seed, "fit": fit, "hwgen": hwgen_quality(ev)}

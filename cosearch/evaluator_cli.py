@@ -53,7 +53,7 @@ def _read(path):
 
 def _finish(ev, rows, args, info):
     from .evaluator import HELD_OUT_RULE, held_out
-    from .evaluator_report import evaluate, format_result, write_report
+    from .evaluator_report import evaluate, format_result, hwgen_text, write_report
     if args.evaluator_command == "train" and not any(
             held_out(r) and r["status"] == "ok" for r in rows):
         print(f"{args.data}: no held-out designs (measured rows with {HELD_OUT_RULE}): "
@@ -69,10 +69,7 @@ def _finish(ev, rows, args, info):
     else:
         print(format_result(result))
         if info and "hwgen" in info:
-            h = info["hwgen"]
-            print(f"hardware network: meets budget {h['meets_budget']:.1%}, optimal layers "
-                  f"{h['layers_optimal']:.1%}, objective {h['objective_excess']:+.1%} over the "
-                  f"optimum")
+            print(f"hardware network on {hwgen_text(info['hwgen'])}")
 
 
 def cmd_train(args):

@@ -19,6 +19,8 @@ from tailor.table import format_table
 
 from .evaluator import HELD_OUT_RULE, METRICS, encodings, split_rows, targets
 
+EVALUATOR = "evaluator (cost network)"  # the learned model's name in tables and metrics.json
+
 
 def scores(pred, y):
     """``{metric: {"mape": %, "tau": τ-b}}`` plus ``"BRAM"["within1"]``."""
@@ -41,8 +43,9 @@ def evaluate(ev, rows, where="<data>", seed=0):
     if not test:
         raise TailorError(f"{where}: no held-out designs (measured rows with {HELD_OUT_RULE})")
     y = targets(test)
-    test_feats = ev.features.numpy(encodings(ev.space, test))
-    preds = {"evaluator (cost network)": ev.predict(encodings(ev.space, test))}
+    test_enc = encodings(ev.space, test)
+    test_feats = ev.features.numpy(test_enc)
+    preds = {EVALUATOR: ev.predict(test_enc)}
     fit_rows = train + val
     fit_feats = ev.features.numpy(encodings(ev.space, fit_rows))
     for model in (CountModel(), GbrModel(seed)):
@@ -101,12 +104,20 @@ def scatter(result, path):
     save_png(fig, path, dpi=100)
 
 
+def hwgen_text(h):
+    """One sentence on the hardware network's quality (:func:`cosearch.evaluator.hwgen_quality`)."""
+    return (f"{h['architectures']} random architectures: argmax meets the cycles budget for "
+            f"{h['meets_budget']:.1%}, gives the optimal parallelism to {h['layers_optimal']:.1%} "
+            f"of layers ({h['designs_optimal']:.1%} of designs entirely), objective "
+            f"{h['objective_excess']:+.1%} over the optimum (by the cost network)")
+
+
 def write_report(result, folder, info=None):
     """``report.md``, ``metrics.json`` and ``scatter.png`` in ``folder`` (each written whole)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     scatter(result, folder / "scatter.png")
-    ev_scores = result["models"]["evaluator (cost network)"]
+    ev_scores = result["models"][EVALUATOR]
     checks = meets_targets(ev_scores)
     lines = ["# Evaluator report", "", format_result(result, markdown=True), "",
              "Targets (evaluator): " + ", ".join(f"{k}: {'met' if v else 'NOT met'}"
@@ -114,15 +125,10 @@ def write_report(result, folder, info=None):
              "The count model and the gradient-boosting regressor are baselines (models too); "
              "measured numbers are Yosys synthesis (LUT, FF, BRAM, DSP) and the exact timing "
              "model (cycles). Every prediction is rounded to a whole number (each metric is a "
-             "count); the count model's cycles are the slowest layer's count.", "", "![predicted vs measured](scatter.png)", ""]
+             "count); the count model's cycles are the slowest layer's count.", "",
+             "![predicted vs measured](scatter.png)", ""]
     if info and "hwgen" in info:
-        h = info["hwgen"]
-        lines += ["## Hardware-generation network", "",
-                  f"On {h['architectures']} random architectures: argmax meets the cycles budget "
-                  f"for {h['meets_budget']:.1%}, gives the optimal parallelism to "
-                  f"{h['layers_optimal']:.1%} of layers ({h['designs_optimal']:.1%} of designs "
-                  f"entirely), objective {h['objective_excess']:+.1%} over the optimum "
-                  f"(by the cost network).", ""]
+        lines += ["## Hardware-generation network", "", f"On {hwgen_text(info['hwgen'])}.", ""]
     write_text(folder / "report.md", "\n".join(lines))
     metrics = {k: v for k, v in result.items() if k not in ("predictions", "measured", "keys")}
     metrics["targets"] = checks

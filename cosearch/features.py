@@ -184,6 +184,7 @@ class Features:
             mults = sch.lanes_out * sch.lanes_in
             acc = v["ab_in"] + v["wb"] + math.ceil(math.log2(operands)) + 1
             words, rom_w = sch.cycles, mults * v["wb"]
+            rom_bram = rom_bram_blocks(words, rom_w)
             f.update(exists=1, macs=v["cout"] * operands * out_h * out_w,
                      params=v["cout"] * operands + v["cout"],
                      weight_bits=v["cout"] * operands * v["wb"],
@@ -192,8 +193,8 @@ class Features:
                      mult_bits=mults * v["wb"] * v["ab_in"], acc_bits=sch.lanes_out * acc,
                      operand_bits=operands * v["ab_in"],
                      select_bits=operands * v["ab_in"] * sch.lanes_in if sch.chunks > 1 else 0,
-                     rom_words=words, rom_width=rom_w, rom_bram=rom_bram_blocks(words, rom_w),
-                     rom_logic_bits=0 if rom_bram_blocks(words, rom_w) else words * rom_w,
+                     rom_words=words, rom_width=rom_w, rom_bram=rom_bram,
+                     rom_logic_bits=0 if rom_bram else words * rom_w,
                      out_bits=v["cout"] * v["ab_out"], rq_lanes_bits=sch.lanes_out * acc)
             if kind != "fc" and k > 1:
                 f.update(lb_bits=(k - 1) * (wid + 2 * pad) * v["cin"] * v["ab_in"],

@@ -219,7 +219,7 @@ def measure_point(space, ev, point, model, data, cfg, outdir, name):
     from nn.train import evaluate
     from rtl.hwconfig import save_hw
 
-    from .costdata import measure_net
+    from .costdata import error_text, measure_net
 
     net = to_netdesc(model, name=name)
     hw = space.hw_config(point, net)
@@ -236,7 +236,7 @@ def measure_point(space, ev, point, model, data, cfg, outdir, name):
                                       seconds=seconds)
         row["status"] = "ok"
     except Exception as e:  # a failed measurement is reported with its error, never dropped
-        row.update(status="failed", error=f"{e.__class__.__name__}: {str(e).strip()}")
+        row.update(status="failed", error=error_text(e))
     row["seconds"] = seconds
     return row
 
