@@ -174,7 +174,8 @@ def run(space, n, out, jobs=1, dask=None, seed=0, simulate_every=10, timeout=Non
     file, appended as designs finish) and return ``(done before, newly measured rows)``.
 
     Every ``simulate_every``-th design (by sample index; 0: none) is also simulated. Work runs on
-    a local process pool of ``jobs`` workers, or on the Dask scheduler at address ``dask``.
+    a local process pool of ``jobs`` workers, or on the Dask scheduler at address ``dask``. A
+    malformed ``out`` is an error before any work starts.
     """
     from tqdm import tqdm
 

@@ -39,7 +39,6 @@ def cmd_costdata(args):
     space = load_space(args.space)
     if args.target:
         space.target = args.target
-    costdata.read_rows(args.out)  # a malformed file is an error before any work starts
     before, rows = costdata.run(space, args.n, args.out, args.jobs, args.dask, args.seed,
                                 args.simulate_every, args.timeout, progress=not args.quiet)
     failed = [r for r in rows if r["status"] != "ok"]
