@@ -8,15 +8,22 @@ MACs per cycle). :func:`measure` builds the accelerator, runs the cycle-exact ti
 agree on cycles and match :func:`netdesc.run` bit for bit) and Yosys synthesis, and returns one
 row::
 
-    {"key", "index", "point", "target", "weight_seed", "status": "ok",
+    {"key", "index", "point", "target", "replicate", "weight_seed", "status": "ok",
      "LUT", "FF", "BRAM", "DSP", "LUTRAM", "cycles", "latency_cycles",
      "skip_fifo_bits", "rate_fifo_bits", "macs", "parameters", "weight_bits",
      "sim_cycles" (simulated designs only), "versions", "seconds": {...}}
 
-A design that fails anywhere gives ``{"key", "index", "point", "target", "status": "failed",
-"error", "seconds"}`` and no numbers. :func:`run` appends rows to a JSON-lines file as they
-finish, skips designs already in the file (ok or failed), and spreads the work over a local
-process pool or an existing Dask cluster: both are futures executors, used the same way.
+A design that fails anywhere gives ``{"key", "index", "point", "target", "replicate",
+"status": "failed", "error", "seconds"}`` and no numbers. :func:`run` appends rows to a
+JSON-lines file as they finish, skips designs already in the file (ok or failed), and spreads
+the work over a local process pool or an existing Dask cluster: both are futures executors,
+used the same way.
+
+Replicates: a design's LUT count depends a little on its weights (the weight ROMs are logic, and
+Yosys simplifies them by content; about 2% between seeds on digits), which no architecture-level
+predictor can see. A design may therefore be measured with several weight seeds, one row per
+``replicate`` (0 is the design's own seed; rows written before replicates existed are replicate
+0); :func:`design_rows` merges them into one row holding the mean, the architecture's cost.
 :func:`measure_net` is the measuring half alone, for a netdesc that exists already (a trained
 network chosen by the search).
 """
@@ -39,10 +46,11 @@ CALIBRATION_IMAGES = 256
 SIM_IMAGES = 3  # the steady state is the interval between the last two
 
 
-def weight_seed(key):
-    """The random-weight seed of a design: a function of its key only, so a design is the same
-    network whichever worker builds it."""
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")
+def weight_seed(key, replicate=0):
+    """The random-weight seed of a design's ``replicate``: a function of its key and the
+    replicate only, so a design is the same network whichever worker builds it."""
+    text = key if replicate == 0 else f"{key}#weights{replicate}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
 
 
 def build_netdesc(space, point, seed, name=None):
@@ -62,18 +70,22 @@ def build_netdesc(space, point, seed, name=None):
     return to_netdesc(model, name=name or f"{space.name}-{seed:08x}")
 
 
-def measure(space_obj, point, index=None, simulate=False, timeout=None, workdir=None):
-    """Build and measure one design (see the module docstring); never raises for a design that
-    fails: the row says ``failed`` and why. ``space_obj``: the space as a JSON object (what
-    travels to a worker); ``workdir``: where Yosys runs (default: a temporary folder)."""
+def measure(space_obj, point, index=None, simulate=False, timeout=None, workdir=None,
+            replicate=0):
+    """Build and measure one design (see the module docstring) with the weights of its
+    ``replicate``; never raises for a design that fails: the row says ``failed`` and why.
+    ``space_obj``: the space as a JSON object (what travels to a worker); ``workdir``: where
+    Yosys runs (default: a temporary folder)."""
     from .space import parse_space
     space = parse_space(space_obj, source=f"<space {space_obj.get('name')}>")
     key = space.key(point)
-    row = {"key": key, "index": index, "point": point, "target": space.target}
+    row = {"key": key, "index": index, "point": point, "target": space.target,
+           "replicate": replicate}
     seconds = {}
     start = time.monotonic()
     try:
-        row.update(_measure(space, point, key, simulate, timeout, workdir, seconds))
+        row.update(_measure(space, point, weight_seed(key, replicate), simulate, timeout,
+                            workdir, seconds))
     except Exception as e:  # a failed design is data: recorded with its error, never dropped
         row.update(status="failed", error=error_text(e))
     seconds["total"] = round(time.monotonic() - start, 2)
@@ -86,8 +98,7 @@ def error_text(e):
     return f"{e.__class__.__name__}: {str(e).strip() or e.__class__.__name__}"
 
 
-def _measure(space, point, key, simulate, timeout, workdir, seconds):
-    seed = weight_seed(key)
+def _measure(space, point, seed, simulate, timeout, workdir, seconds):
     t = time.monotonic()
     net = build_netdesc(space, point, seed)
     seconds["build"] = round(time.monotonic() - t, 2)
@@ -168,28 +179,56 @@ def read_rows(path):
     return rows
 
 
+def replicate_of(row):
+    return row.get("replicate", 0)
+
+
+def design_rows(rows):
+    """One row per design of the measured (``ok``) ``rows``: a design measured with several
+    weight seeds becomes its replicate-0 row with every metric the mean over its replicates
+    (a float) and ``"replicates"``: how many."""
+    by_key = {}
+    for row in rows:
+        if row["status"] == "ok":
+            by_key.setdefault(row["key"], []).append(row)
+    merged = []
+    for group in by_key.values():
+        group.sort(key=replicate_of)
+        row = dict(group[0], replicates=len(group))
+        if len(group) > 1:
+            row.update({m: float(np.mean([r[m] for r in group])) for m in METRICS})
+        merged.append(row)
+    return merged
+
+
 def run(space, n, out, jobs=1, dask=None, seed=0, simulate_every=10, timeout=None,
-        progress=True):
+        progress=True, replicates=1, replicate_every=1):
     """Sample ``n`` points of ``space`` (seeded), measure those not yet in ``out`` (a JSON-lines
     file, appended as designs finish) and return ``(done before, newly measured rows)``.
 
-    Every ``simulate_every``-th design (by sample index; 0: none) is also simulated. Work runs on
-    a local process pool of ``jobs`` workers, or on the Dask scheduler at address ``dask``. A
-    malformed ``out`` is an error before any work starts.
+    Every ``simulate_every``-th design (by sample index; 0: none) is also simulated. Every
+    ``replicate_every``-th design is measured with ``replicates`` weight seeds (the others with
+    their own only); "done" is per design and replicate. Work runs on a local process pool of
+    ``jobs`` workers, or on the Dask scheduler at address ``dask``. A malformed ``out`` is an
+    error before any work starts.
     """
     from tqdm import tqdm
 
     out = Path(out)
-    done = {row["key"] for row in read_rows(out)}
+    done = {(row["key"], replicate_of(row)) for row in read_rows(out)}
     points = space.sample_distinct(n, seed)
-    todo = [(i, p) for i, p in enumerate(points) if space.key(p) not in done]
+    wanted = [(i, p, r) for i, p in enumerate(points)
+              for r in range(replicates if i % replicate_every == 0 else 1)]
+    todo = [(i, p, r) for i, p, r in wanted if (space.key(p), r) not in done]
     space_obj = space.to_json_obj()
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     with executor(jobs, dask) as (submit, completed):
+        # the simulation checks the design, not its weights: replicate 0 only
         futures = [submit(measure, space_obj, p, i,
-                          bool(simulate_every) and i % simulate_every == 0, timeout)
-                   for i, p in todo]
+                          r == 0 and bool(simulate_every) and i % simulate_every == 0, timeout,
+                          None, r)
+                   for i, p, r in todo]
         bar = tqdm(total=len(todo), desc=f"cost data ({space.target})", unit="design",
                    disable=not progress)
         with out.open("a") as f:
@@ -201,4 +240,4 @@ def run(space, n, out, jobs=1, dask=None, seed=0, simulate_every=10, timeout=Non
                 bar.update(1)
                 bar.set_postfix(failed=sum(r["status"] != "ok" for r in rows))
         bar.close()
-    return len(points) - len(todo), rows
+    return len(wanted) - len(todo), rows

@@ -22,6 +22,12 @@ def register(sub):
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--simulate-every", type=int, default=10, metavar="K",
                    help="also simulate every K-th design to check the cycle count (0: never)")
+    p.add_argument("--replicates", type=int, default=1, metavar="R",
+                   help="weight seeds per design (default 1); the LUT count moves a little with "
+                        "the weights, the evaluator scores against the mean over seeds")
+    p.add_argument("--replicate-every", type=int, default=1, metavar="K",
+                   help="give the extra seeds to every K-th design only (default 1: all; 2: "
+                        "the evaluator's held-out designs)")
     p.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="stop a synthesis after S seconds (recorded as a failure)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -32,17 +38,19 @@ def cmd_costdata(args):
     from . import costdata
     from .space import load_space
 
-    if args.n < 1 or args.jobs < 1 or args.simulate_every < 0:
-        raise TailorError("--n and --jobs must be >= 1 and --simulate-every >= 0")
+    if min(args.n, args.jobs, args.replicates, args.replicate_every) < 1 or args.simulate_every < 0:
+        raise TailorError("--n, --jobs, --replicates and --replicate-every must be >= 1 and "
+                          "--simulate-every >= 0")
     if args.timeout is not None and args.timeout <= 0:
         raise TailorError(f"--timeout must be > 0 seconds (got {args.timeout:g})")
     space = load_space(args.space)
     if args.target:
         space.target = args.target
     before, rows = costdata.run(space, args.n, args.out, args.jobs, args.dask, args.seed,
-                                args.simulate_every, args.timeout, progress=not args.quiet)
+                                args.simulate_every, args.timeout, progress=not args.quiet,
+                                replicates=args.replicates, replicate_every=args.replicate_every)
     failed = [r for r in rows if r["status"] != "ok"]
-    print(f"{args.out}: {len(rows)} designs measured ({len(failed)} failed), "
+    print(f"{args.out}: {len(rows)} measurements ({len(failed)} failed), "
           f"{before} already there")
     for r in failed[:5]:
         print(f"  failed #{r['index']}: {r['error'].splitlines()[0]}")

@@ -49,6 +49,7 @@ import numpy as np
 
 from tailor.errors import TailorError
 
+from .costdata import design_rows
 from .features import FEATURES, UNIT_TYPES, Features
 
 METRICS = ("LUT", "FF", "BRAM", "DSP", "cycles")
@@ -78,7 +79,8 @@ def held_out(row):
 
 
 def split_rows(space, rows, where="<data>"):
-    """``(train, validation, test, failed count)`` of cost-data rows for ``space``.
+    """``(train, validation, test, failed count)`` of cost-data rows for ``space``, one row per
+design (replicates merged into their mean, :func:`cosearch.costdata.design_rows`).
 
     Test: :func:`held_out`; validation (early stopping): of the rest, those with
     ``(index // HOLD_OUT_EVERY) % 5 == 0`` (about a fifth); failed rows are excluded and counted.
@@ -101,6 +103,7 @@ def split_rows(space, rows, where="<data>"):
     if not ok:
         raise TailorError(f"{where}: no measured designs (rows with status 'ok'): nothing to "
                           f"train or evaluate on")
+    ok = design_rows(ok)
     test = [r for r in ok if held_out(r)]
     rest = [r for r in ok if not held_out(r)]
     val = [r for r in rest if (r["index"] // HOLD_OUT_EVERY) % 5 == 0]

@@ -1,7 +1,8 @@
 """The evaluator's report: held-out metrics of the evaluator next to both baselines, as a
 table, ``report.md``, ``metrics.json`` and a predicted-vs-measured scatter (``scatter.png``).
 
-Metrics per cost metric, on the held-out rows (:func:`cosearch.evaluator.held_out`): MAPE (%), Kendall's τ-b
+Metrics per cost metric, on the held-out designs (:func:`cosearch.evaluator.held_out`; a design
+measured with several weight seeds counts once, with their mean): MAPE (%), Kendall's τ-b
 (:func:`scipy.stats.kendalltau`) between predicted and measured; for BRAM also the share of
 designs predicted within ±1 block. Targets (issue 8): MAPE <= 5% for LUT and FF, BRAM within
 ±1 on >= 95% of designs, τ >= 0.9.
@@ -52,6 +53,7 @@ def evaluate(ev, rows, where="<data>", seed=0):
         # Rounded like the evaluator's (every metric is a count), so τ sees the same ties.
         preds[model.name] = np.rint(model.fit(fit_feats, targets(fit_rows)).predict(test_feats))
     return {"held_out": len(test), "train": len(fit_rows), "failed": failed,
+            "replicated": sum(r["replicates"] > 1 for r in test),
             "models": {name: scores(p, y) for name, p in preds.items()},
             "predictions": {name: p.tolist() for name, p in preds.items()},
             "measured": y.tolist(), "keys": [r["key"] for r in test]}
@@ -72,6 +74,9 @@ HEADERS = (["model"] + [f"MAPE {m} %" for m in METRICS] + ["BRAM ±1"] +
 def format_result(result, markdown=False):
     head = (f"held-out designs: {result['held_out']} ({HELD_OUT_RULE}), fitted on "
             f"{result['train']}, failed rows excluded: {result['failed']}")
+    if result.get("replicated"):
+        head += (f"; {result['replicated']} held-out designs measured with several weight "
+                 f"seeds, scored against the mean")
     return head + "\n\n" + format_table(HEADERS, table_rows(result), markdown=markdown,
                                         align="l" + "r" * (len(HEADERS) - 1))
 

@@ -61,6 +61,28 @@ def test_resume_measures_only_new_designs(pool_rows):
     assert len(costdata.read_rows(out)) == 3
 
 
+def test_replicates_measure_other_weights_and_merge_to_the_mean(pool_rows, tmp_path):
+    out, _, rows = pool_rows
+    copy = tmp_path / "replicates.jsonl"
+    copy.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    # two seeds for every other design: design 0 gets a second row, design 1 does not
+    before, new = costdata.run(parse_space(TINY), 2, copy, jobs=1, simulate_every=0,
+                               replicates=2, replicate_every=2, progress=False)
+    assert before == 2 and len(new) == 1
+    (extra,) = new
+    (first,) = [r for r in rows if r["index"] == 0]
+    assert extra["status"] == "ok", extra.get("error")
+    assert (extra["key"], extra["index"], extra["replicate"]) == (first["key"], 0, 1)
+    assert extra["weight_seed"] == costdata.weight_seed(first["key"], 1) != first["weight_seed"]
+    assert costdata.run(parse_space(TINY), 2, copy, jobs=1, replicates=2, replicate_every=2,
+                        progress=False) == (3, [])
+    merged = {r["index"]: r for r in costdata.design_rows(costdata.read_rows(copy))}
+    assert merged[0]["replicates"] == 2 and merged[1]["replicates"] == 1
+    for m in costdata.METRICS:
+        assert merged[0][m] == (first[m] + extra[m]) / 2
+        assert merged[1][m] == next(r[m] for r in rows if r["index"] == 1)
+
+
 def test_dask_local_cluster_gives_the_same_rows(pool_rows, tmp_path):
     from distributed import LocalCluster
     out, _, rows = pool_rows
@@ -103,9 +125,9 @@ def test_cli(tmp_path, capsys):
                  "--simulate-every", "0", "--target", "xilinx"]) == 0
     (row,) = costdata.read_rows(out)
     assert row["status"] == "ok" and row["target"] == "xilinx"
-    assert "1 designs measured (0 failed), 0 already there" in capsys.readouterr().out
+    assert "1 measurements (0 failed), 0 already there" in capsys.readouterr().out
     assert main(["costdata", str(space), "--n", "0", "--out", str(out)]) == 1
-    assert "--n and --jobs must be >= 1" in capsys.readouterr().err
+    assert "--n, --jobs, --replicates and --replicate-every must be >= 1" in capsys.readouterr().err
     (tmp_path / "broken.json").write_text(json.dumps(dict(TINY, target="stratix")))
     assert main(["costdata", str(tmp_path / "broken.json"), "--n", "1", "--out",
                  str(tmp_path / "x.jsonl")]) == 1

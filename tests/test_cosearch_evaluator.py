@@ -129,7 +129,7 @@ def test_hardware_network_gives_probability_blocks_that_ignore_the_given_paralle
 
 # -- training, save / load -------------------------------------------------------------------
 
-def test_split_holds_out_every_third_index_and_counts_failures(space, trained):
+def test_split_holds_out_every_other_index_and_counts_failures(space, trained):
     _, info = trained
     rows = read_rows(DATA)[:ROWS]
     ok = [r for r in rows if r["status"] == "ok"]
