@@ -13,6 +13,7 @@ Prints figures; not a test. Run: ``.venv/bin/python bench/bench_cosearch.py --ev
 """
 
 import argparse
+import math
 import statistics
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 
 from cosearch import search, search_report
+from cosearch.search_cli import parse_lambdas
 from cosearch.space import load_space
 from nn.data import load_dataset
 from tailor.table import format_table
@@ -38,19 +40,21 @@ def main():
     parser.add_argument("--epochs", type=int, default=10, help="supernet epochs per λ")
     parser.add_argument("--finetune", type=int, default=20, help="fine-tune epochs per point")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--lambdas", default=",".join(f"{v:g}" for v in LAMBDAS))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)  # the machine's cores are shared
     space = load_space(SPACE)
     data = load_dataset(space.data)
+    lambdas = parse_lambdas(args.lambdas)
     start = time.time()
     runs = []
     for seed in map(int, args.seeds.split(",")):
         cfg = search.SearchConfig(epochs=args.epochs, finetune=args.finetune, seed=seed)
         teacher = search.load_teacher(None, space, data, TEACHER_EPOCHS, seed)
         outdir = Path(args.out) / f"seed{seed}"
-        results = search.run_search(space, args.evaluator, teacher, space.data, list(LAMBDAS),
+        results = search.run_search(space, args.evaluator, teacher, space.data, lambdas,
                                     cfg, jobs=args.jobs, outdir=outdir)
         search_report.write_report(results, outdir)
         runs.append((seed, results))
@@ -60,7 +64,7 @@ def main():
             print(line)
 
     hv = {k: [r["hypervolume"][k] for _, r in runs] for k in ("cosearch", "random")}
-    print(f"\ndigits co-search vs random search, λ {', '.join(f'{v:g}' for v in LAMBDAS)}, "
+    print(f"\ndigits co-search vs random search, λ {', '.join(f'{v:g}' for v in lambdas)}; "
           f"{args.epochs} supernet + {args.finetune} fine-tune epochs per λ, seeds "
           f"{[s for s, _ in runs]}; hypervolume of (test error, LUT+FF) per seed's reference "
           f"(baseline error + {search.ERROR_MARGIN}, {search.COST_MARGIN} × baseline LUT+FF)\n")
@@ -70,6 +74,14 @@ def main():
                        markdown=args.markdown, align="lrr"))
     wins = sum(c > r for c, r in zip(hv["cosearch"], hv["random"]))
     print(f"\nco-search hypervolume above random search's in {wins} of {len(runs)} seeds")
+    n_test = len(data.y_test)
+    acc = statistics.mean(r["baseline"]["accuracy"] for _, r in runs)
+    print(f"test accuracy resolution: one image is {100 / n_test:.2f} points of {n_test}; the "
+          f"binomial standard error at the baseline's {acc:.1%} is "
+          f"{100 * math.sqrt(acc * (1 - acc) / n_test):.2f} points")
+    dominating = sum(not r["random_undominated"] for _, r in runs)
+    print(f"co-search front dominates random search's (every random point matched or beaten in "
+          f"both error and LUT+FF) in {dominating} of {len(runs)} seeds")
     for seed, r in runs:
         print(f"seed {seed}: target points (within 1 accuracy point of the baseline, >= 30% "
               f"fewer LUT+FF or BRAM, measured): {search_report.target_text(r)}")

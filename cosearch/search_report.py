@@ -45,6 +45,9 @@ def summary_lines(results):
              f"hypervolume of (test error, LUT+FF), reference error {ref['error']:.4f}, "
              f"LUT+FF {ref['LUT+FF']:.0f}: co-search {hv['cosearch']:.4f}, "
              f"random {hv['random']:.4f}",
+             "co-search front dominates random search's: " +
+             ("yes" if not results["random_undominated"] else
+              "no, not " + ", ".join(results["random_undominated"])),
              f"budget: {results['budget_epochs']} training epochs and "
              f"{len(results['cosearch'])} measured designs each",
              "within 1 accuracy point of the baseline with >= 30% fewer LUT+FF or BRAM "

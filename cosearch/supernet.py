@@ -10,9 +10,9 @@ the relaxed network:
 - **widths**: every conv runs at the stage's largest width; output channel ``c`` is scaled by
   the soft mask ``m_c = Σ_i p_i·[c < w_i]``;
 - **bits**: weights and activations are the mixture ``Σ_j p_j · fakequant(x, bits_j)`` with a
-  per-tensor float scale (weights: their max; activations: a running max), the straight-through
-  rounding of :func:`nn.quant.round_half_up`. The supernet only ranks choices; the point it
-  picks is rebuilt as the real :mod:`nn` model with power-of-two scales;
+  per-tensor power-of-two scale as the exported network's (weights: from their max; activations:
+  from a running max), the straight-through rounding of :func:`nn.quant.fake_quant`. The
+  supernet only ranks choices; the point it picks is rebuilt as the real :mod:`nn` model;
 - **skips**: ``p_keep·long + p_shorten·short + p_remove·no skip``, the wirings of
   :mod:`nn.blocks` (long: ``ReLU(conv2(ReLU(conv1 x)) + proj x)``; short: ``h = ReLU(conv1 x) +
   proj x``, ``y = ReLU(conv2 h) + h``; removed: ``ReLU(conv2(ReLU(conv1 x)))``);
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nn.models import ARCHS
-from nn.quant import round_half_up
+from nn.quant import fake_quant, frac_for
 
 from .space import may_project
 
@@ -38,11 +38,11 @@ RANGE_MOMENTUM = 0.1
 
 
 def quantize(v, scale_max, bits, signed):
-    """``v`` on the grid of ``bits``-bit integers whose largest reaches ``scale_max``."""
-    top = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
-    step = scale_max.clamp(min=1e-8) / top
-    lo = -top - 1 if signed else 0
-    return torch.clamp(round_half_up(v / step), lo, top) * step
+    """``v`` on the power-of-two grid of ``bits``-bit integers that reaches ``scale_max``: the
+    grid the exported network will have (:func:`nn.quant.frac_for`), so that the search judges
+    a bit width by the accuracy it will really give (a grid fitted to ``scale_max`` exactly is
+    up to one bit finer, which made low bit widths look cheaper than they are)."""
+    return fake_quant(v, frac_for(float(scale_max), bits, signed), bits, signed)
 
 
 def mixture(v, scale_max, bits, probs, signed):
@@ -197,17 +197,15 @@ class SuperNet(nn.Module):
         m = self._mask(probs, block)
         a = self._conv(f"{block}_conv1", x, probs, True) * m
         bypass = self._bypass(block, before, x, probs, m)
-        conv2 = self.layers[f"{block}_conv2"]
-        pw, pa = self._p(probs, "wbits", f"{block}_conv2"), self._p(probs, "abits", f"{block}_conv2")
         outputs = {}
         options = self.skip_options[block]
         if "keep" in options or "remove" in options:
-            c2 = conv2(a, pw, pa, False) * m
+            c2 = self._conv(f"{block}_conv2", a, probs, False) * m
             outputs["keep"] = F.relu(c2 + bypass)
             outputs["remove"] = F.relu(c2)
         if "shorten" in options:
             h = a + bypass
-            outputs["shorten"] = (conv2(h, pw, pa, True) * m) + h
+            outputs["shorten"] = (self._conv(f"{block}_conv2", h, probs, True) * m) + h
         p = self._p(probs, "skip", block)
         return sum(pi * outputs[o] for pi, o in zip(p, options))
 
