@@ -184,9 +184,9 @@ def replicate_of(row):
 
 
 def design_rows(rows):
-    """One row per design of the measured (``ok``) ``rows``: a design measured with several
-    weight seeds becomes its replicate-0 row with every metric the mean over its replicates
-    (a float) and ``"replicates"``: how many."""
+    """One row per design of the measured (``ok``) ``rows``: the row of its lowest measured
+    replicate (0 unless that one failed) with ``"replicates"``: how many were measured, and,
+    if more than one, every metric the mean over them (a float)."""
     by_key = {}
     for row in rows:
         if row["status"] == "ok":

@@ -79,8 +79,8 @@ def held_out(row):
 
 
 def split_rows(space, rows, where="<data>"):
-    """``(train, validation, test, failed count)`` of cost-data rows for ``space``, one row per
-design (replicates merged into their mean, :func:`cosearch.costdata.design_rows`).
+    """``(train, validation, test, failed count)`` of cost-data rows for ``space``, one row
+    per design (replicates merged into their mean, :func:`cosearch.costdata.design_rows`).
 
     Test: :func:`held_out`; validation (early stopping): of the rest, those with
     ``(index // HOLD_OUT_EVERY) % 5 == 0`` (about a fifth); failed rows are excluded and counted.

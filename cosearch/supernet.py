@@ -39,9 +39,9 @@ RANGE_MOMENTUM = 0.1
 
 def quantize(v, scale_max, bits, signed):
     """``v`` on the power-of-two grid of ``bits``-bit integers that reaches ``scale_max``: the
-    grid the exported network will have (:func:`nn.quant.frac_for`), so that the search judges
-    a bit width by the accuracy it will really give (a grid fitted to ``scale_max`` exactly is
-    up to one bit finer, which made low bit widths look cheaper than they are)."""
+    grid the exported network will have (:func:`nn.quant.frac_for`; a grid fitted to
+    ``scale_max`` exactly is up to one bit finer), so that the search trains and judges a bit
+    width as it will be."""
     return fake_quant(v, frac_for(float(scale_max), bits, signed), bits, signed)
 
 
