@@ -127,7 +127,7 @@ def test_selection_leaves_the_supernet_alone_and_follows_a_dominant_cost(digits_
     teacher = space.build_model(search.baseline_arch(space)).eval()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     cfg = search.SearchConfig(select_images=64, select_sweeps=20)
-    arch, changed = search.select_point(space, ev, net, teacher, data, 1e6, cfg)
+    arch, changed = search.select_point(space, ev, net, net.point(), teacher, data, 1e6, cfg)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert changed == sum(arch[k] != v for k, v in net.point().items()) > 0
 
