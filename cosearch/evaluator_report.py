@@ -74,7 +74,7 @@ HEADERS = (["model"] + [f"MAPE {m} %" for m in METRICS] + ["BRAM ±1"] +
 def format_result(result, markdown=False):
     head = (f"held-out designs: {result['held_out']} ({HELD_OUT_RULE}), fitted on "
             f"{result['train']}, failed rows excluded: {result['failed']}")
-    if result.get("replicated"):
+    if result["replicated"]:
         head += (f"; {result['replicated']} held-out designs measured with several weight "
                  f"seeds, scored against the mean")
     return head + "\n\n" + format_table(HEADERS, table_rows(result), markdown=markdown,

@@ -335,11 +335,12 @@ def cosearch_job(space_obj, ev_path, teacher_record, data_name, lam, cfg, outdir
     start = time.monotonic()
     space, ev, teacher, data = _context(space_obj, ev_path, teacher_record, data_name)
     supernet, warm, history = train_supernet(space, ev, teacher, data, lam, cfg)
-    arch, changed = select_point(space, ev, warm, supernet.point(), teacher, data, lam, cfg)
+    argmax = supernet.point()
+    arch, changed = select_point(space, ev, warm, argmax, teacher, data, lam, cfg)
     point = with_hw(space, ev, arch)
     model = train_point(space, point, teacher, data, cfg.finetune, cfg, supernet)
     row = measure_point(space, ev, point, model, data, cfg, outdir, f"cosearch-lambda{lam:g}")
-    row.update(kind="cosearch", lam=lam, history=history, argmax=supernet.point(),
+    row.update(kind="cosearch", lam=lam, history=history, argmax=argmax,
                changed_by_selection=changed, epochs=cfg.epochs + cfg.finetune,
                total_seconds=round(time.monotonic() - start, 1))
     return row
