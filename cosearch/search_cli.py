@@ -24,7 +24,7 @@ def register(sub):
     p.add_argument("--lambdas", default="0.1,0.3,1,3", metavar="L1,L2,...",
                    help="cost weights of the sweep (default 0.1,0.3,1,3)")
     p.add_argument("--epochs", type=int, default=10, metavar="E",
-                   help="supernet epochs per λ (default 10)")
+                   help="supernet epochs per λ, 30%% of them pooled into one shared warm-up (default 10)")
     p.add_argument("--finetune", type=int, default=20, metavar="F",
                    help="fine-tune epochs of each chosen point (default 20)")
     p.add_argument("--random", type=int, default=None, metavar="N",

@@ -76,10 +76,12 @@ def write_report(results, outdir):
     plot_fronts(results, outdir / "fronts.png")
     plot_predicted(results, outdir / "predicted_vs_measured.png")
     cfg = results["config"]
+    warm = results["warmup"]["epochs"]
     text = "\n".join([
         f"# Co-search of space '{results['space']['name']}' ({results['space']['target']})", "",
-        f"λ: {', '.join(f'{v:g}' for v in results['lambdas'])}; supernet epochs {cfg['epochs']}, "
-        f"fine-tune epochs {cfg['finetune']}, seed {cfg['seed']}.", "",
+        f"λ: {', '.join(f'{v:g}' for v in results['lambdas'])}; supernet: a shared warm-up of "
+        f"{warm} epochs, then {cfg['epochs'] - warm // len(results['lambdas'])} search epochs per "
+        f"λ; fine-tune epochs {cfg['finetune']}, seed {cfg['seed']}.", "",
         *[f"- {line}" for line in summary_lines(results)], "",
         "Accuracy: the exported integer network on the test set. LUT / FF / BRAM / DSP: Yosys; "
         "cycles: the timing model (checked against the RTL simulation of "

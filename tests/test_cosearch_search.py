@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import netdesc
-from cosearch import search
+from cosearch import search, search_report
 from cosearch.costdata import measure, read_rows
 from cosearch.evaluator import train_evaluator
 from cosearch.space import load_space, parse_space
@@ -143,6 +143,22 @@ def test_selection_leaves_the_supernet_alone_and_follows_a_dominant_cost(digits_
             assert objective(dict(arch, **{d.key: option})) >= chosen - tolerance, d.key
 
 
+def test_the_shared_warm_up_keeps_the_budget_and_is_the_judge(digits_evaluator):
+    space, ev = digits_evaluator
+    # 4 λs × 3 epochs: the budget of four separate warm-ups of 30% of 10 epochs
+    assert search.warmup_epochs(search.SearchConfig(epochs=10, warmup=0.3), 4) == 12
+    cfg = search.SearchConfig(epochs=2, warmup=0.5)
+    data = load_dataset("digits", limit_train=64)
+    teacher = space.build_model(search.baseline_arch(space)).eval()
+    warm = search.warm_up_supernet(space, teacher, data, 1, cfg)
+    assert all(float(v.abs().sum()) == 0 for k, v in warm["state"].items()
+               if k.startswith("arch_logits"))  # the warm-up draws uniformly
+    net, judge, history = search.train_supernet(space, ev, teacher, data, 1.0, cfg, warm)
+    assert all(torch.equal(warm["state"][k], v) for k, v in judge.state_dict().items())
+    assert not all(torch.equal(warm["state"][k], v) for k, v in net.state_dict().items())
+    assert [h["epoch"] for h in history] == [1]
+
+
 # -- a whole search on the toy space ---------------------------------------------------------
 
 def test_toy_search_finishes_and_exports_valid_netdescs(tmp_path):
@@ -160,7 +176,7 @@ def test_toy_search_finishes_and_exports_valid_netdescs(tmp_path):
 
     data = load_dataset("digits")
     teacher = search.load_teacher(None, space, data, epochs=1, log=lambda line: None)
-    cfg = search.SearchConfig(epochs=1, finetune=1, sim_images=2)
+    cfg = search.SearchConfig(epochs=2, finetune=1, sim_images=2)  # 1 warm-up, 1 search epoch
     lines = []
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster:
@@ -169,7 +185,9 @@ def test_toy_search_finishes_and_exports_valid_netdescs(tmp_path):
                                     outdir=tmp_path / "out", log=lines.append)
     rows = [results["baseline"]] + results["cosearch"] + results["random"]
     assert [r["kind"] for r in rows] == ["baseline", "cosearch", "random"]
-    assert results["random"][0]["epochs"] == results["budget_epochs"] == 2
+    assert results["random"][0]["epochs"] == results["budget_epochs"] == 3
+    assert results["warmup"]["epochs"] == len(results["warmup"]["history"]) == 1
+    assert [h["epoch"] for h in results["cosearch"][0]["history"]] == [1]
     for r in rows:
         assert r["status"] == "ok", r.get("error")
         space.check_point(r["point"])
@@ -182,6 +200,11 @@ def test_toy_search_finishes_and_exports_valid_netdescs(tmp_path):
     assert len(lines) == 4  # the plan, then one line per measured design
     assert 0 <= results["hypervolume"]["cosearch"] <= 1
     assert set(results["random_undominated"]) <= {"random-0"}
+    search_report.write_report(results, tmp_path / "report")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "a shared warm-up of 1 epochs, then 1 search epochs per λ" in text
+    assert all((tmp_path / "report" / f).stat().st_size > 0
+               for f in ("fronts.png", "predicted_vs_measured.png", "results.json"))
 
 
 def test_a_teacher_that_is_not_the_baseline_is_refused(tmp_path):
