@@ -189,9 +189,10 @@ def warm_up_supernet(space, teacher, data, epochs, cfg):
 
     torch.manual_seed(cfg.seed)
     net = SuperNet(space)
+    net.arch_logits.requires_grad_(False)  # not trained here: no gradient to collect
     opt_w = torch.optim.Adam(_weights(net), lr=cfg.lr)
     history = _run_epochs(net, opt_w, None, None, teacher, data, 0.0, cfg, range(epochs),
-                          epochs + _search_epochs(cfg))
+                          epochs + search_epochs(cfg))
     return {"state": net.state_dict(), "optimizer": opt_w.state_dict(), "history": history}
 
 
@@ -217,7 +218,7 @@ def train_supernet(space, ev, teacher, data, lam, cfg, warm=None):
         first = len(warm["history"])
     judge = copy.deepcopy(net) if warm is not None else net
     opt_a = torch.optim.Adam(net.arch_logits.parameters(), lr=cfg.arch_lr)
-    epochs = range(first, first + _search_epochs(cfg))
+    epochs = range(first, first + search_epochs(cfg))
     history = _run_epochs(net, opt_w, opt_a, ev, teacher, data, lam, cfg, epochs, epochs.stop)
     return net, judge, history
 
@@ -226,8 +227,9 @@ def _weights(net):
     return [p for n, p in net.named_parameters() if not n.startswith("arch_logits")]
 
 
-def _search_epochs(cfg):
-    return cfg.epochs - int(round(cfg.warmup * cfg.epochs))
+def search_epochs(cfg):
+    """Epochs each λ searches after the shared warm-up: the rest of its ``epochs``."""
+    return cfg.epochs - warmup_epochs(cfg, 1)
 
 
 def _run_epochs(net, opt_w, opt_a, ev, teacher, data, lam, cfg, epochs, total):

@@ -8,7 +8,7 @@ from tailor.io import write_text
 from tailor.plots import pyplot, save_png
 from tailor.table import format_table
 
-from .search import lut_ff, meets_target, write_json
+from .search import SearchConfig, lut_ff, meets_target, search_epochs, write_json
 
 HEADERS = ("design", "acc", "LUT", "FF", "BRAM", "DSP", "cycles", "skips k/s/r",
            "pred LUT", "pred FF", "pred BRAM", "pred cycles", "target")
@@ -80,7 +80,7 @@ def write_report(results, outdir):
     text = "\n".join([
         f"# Co-search of space '{results['space']['name']}' ({results['space']['target']})", "",
         f"λ: {', '.join(f'{v:g}' for v in results['lambdas'])}; supernet: a shared warm-up of "
-        f"{warm} epochs, then {cfg['epochs'] - warm // len(results['lambdas'])} search epochs per "
+        f"{warm} epochs, then {search_epochs(SearchConfig(**cfg))} search epochs per "
         f"λ; fine-tune epochs {cfg['finetune']}, seed {cfg['seed']}.", "",
         *[f"- {line}" for line in summary_lines(results)], "",
         "Accuracy: the exported integer network on the test set. LUT / FF / BRAM / DSP: Yosys; "
