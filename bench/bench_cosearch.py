@@ -1,6 +1,8 @@
 """Co-search on digits vs random search at equal budget, three seeds: hypervolume of each front
 (test error, LUT+FF, measured by Yosys), the table of chosen points, and whether a point lies
-within 1 accuracy point of the all-skips baseline with ≥ 30% fewer LUT+FF or BRAM.
+within 1 accuracy point of the all-skips baseline with ≥ 30% fewer LUT+FF or BRAM. Over the
+seeds, the fronts are compared per seed and as attainment surfaces (the median front and its
+best and worst cases).
 
 Per seed: the teacher (= the baseline: all skips, widest widths, 8-bit) trained from scratch,
 then :func:`cosearch.search.run_search` (one supernet per λ, each chosen point fine-tuned and
@@ -82,10 +84,35 @@ def main():
     dominating = sum(not r["random_undominated"] for _, r in runs)
     print(f"co-search front dominates random search's (every random point matched or beaten in "
           f"both error and LUT+FF) in {dominating} of {len(runs)} seeds")
+    print_attainment(runs, args.markdown)
     for seed, r in runs:
         print(f"seed {seed}: target points (within 1 accuracy point of the baseline, >= 30% "
               f"fewer LUT+FF or BRAM, measured): {search_report.target_text(r)}")
     print(f"\nruntime {time.time() - start:.0f} s")
+
+
+def print_attainment(runs, markdown):
+    """The seeds' fronts summarised as attainment surfaces (the goals reached by at least k
+    seeds), co-search's against random search's for each k."""
+    n = len(runs)
+    names = {1: "best", n: "worst"}
+    if n % 2:
+        names.setdefault((n + 1) // 2, "median")
+    rows = []
+    for k in range(1, n + 1):
+        surface = {kind: search.attainment_surface(
+            [[tuple(p) for p in r["front"][kind]] for _, r in runs], k)
+            for kind in ("cosearch", "random")}
+        covers = all(search.dominated(p, surface["cosearch"]) for p in surface["random"])
+        rows.append([f"{k} ({names[k]})" if k in names else str(k)]
+                    + ["; ".join(f"{100 * (1 - e):.2f}% {c:,}" for e, c in surface[kind])
+                       for kind in ("cosearch", "random")]
+                    + ["yes" if covers else "no"])
+    print(f"\nattainment surfaces (accuracy, LUT+FF) reached by at least k of the {n} seeds' "
+          f"fronts; the last column: every point of random search's surface matched or "
+          f"beaten in both by co-search's")
+    print(format_table(["k", "co-search", "random search", "co-search dominates"], rows,
+                       markdown=markdown, align="llll"))
 
 
 if __name__ == "__main__":

@@ -516,6 +516,24 @@ def hypervolume(points, ref):
     return area / (ref[0] * ref[1])
 
 
+def attainment_surface(fronts, k):
+    """The ``k``-th empirical attainment surface of repeated runs (Fonseca & Fleming 1996;
+    López-Ibáñez et al. 2010): ``fronts`` holds one list of ``(error, cost)`` points per run;
+    the surface is the non-dominated boundary of the goals that at least ``k`` runs reached
+    (matched or beat in both). ``k`` = 1 is the best run's envelope, ``k`` = the number of
+    runs the worst case, the middle ``k`` the median front: the usual way to compare two
+    stochastic searches' fronts over seeds, where a mean of fronts is undefined."""
+    if not 1 <= k <= len(fronts):
+        raise ValueError(f"k must be in 1..{len(fronts)}, got {k}")
+    # The reached goals are upward-closed, so their minimal points have coordinates taken
+    # from the runs' points.
+    errors = sorted({e for front in fronts for e, _ in front})
+    costs = sorted({c for front in fronts for _, c in front})
+    reached = [(e, c) for e in errors for c in costs
+               if sum(dominated((e, c), front) for front in fronts) >= k]
+    return pareto_front(reached)
+
+
 def reference_point(baseline_error, baseline_cost):
     return (baseline_error + ERROR_MARGIN, COST_MARGIN * baseline_cost)
 

@@ -45,6 +45,19 @@ def test_dominated_means_matched_or_beaten_in_both():
     assert not search.dominated((0.15, 40), [])
 
 
+def test_attainment_surfaces_of_hand_checked_runs():
+    runs = [[(0.1, 50), (0.3, 10)], [(0.2, 30)], [(0.1, 40)]]
+    # reached by any run: the union's front
+    assert search.attainment_surface(runs, 1) == [(0.1, 40), (0.2, 30), (0.3, 10)]
+    # by two runs: (0.1, 50) by the first and third, (0.2, 40) by the second and third,
+    # (0.3, 30) by the first and second
+    assert search.attainment_surface(runs, 2) == [(0.1, 50), (0.2, 40), (0.3, 30)]
+    # by all three: the second run needs error >= 0.2 and cost >= 30, the third cost >= 40
+    assert search.attainment_surface(runs, 3) == [(0.2, 50), (0.3, 40)]
+    with pytest.raises(ValueError, match="k must be in 1..3"):
+        search.attainment_surface(runs, 4)
+
+
 def test_hypervolume_of_hand_checked_fronts():
     ref = (1.0, 100.0)
     # (1 - 0.1)·(100 - 50) + (1 - 0.2)·(50 - 20) = 45 + 24 = 69, of a 100 box
