@@ -214,7 +214,10 @@ def train_supernet(space, ev, teacher, data, lam, cfg, warm=None):
     first = 0
     if warm is not None:
         net.load_state_dict(warm["state"])
-        opt_w.load_state_dict(warm["optimizer"])
+        # a copy: Adam keeps the loaded moment and step tensors and updates them in place, and
+        # the warm-up's tensors are one shared-memory copy for every λ (torch sends tensors
+        # between the pool's processes that way), so the λs would race on one optimizer state
+        opt_w.load_state_dict(copy.deepcopy(warm["optimizer"]))
         first = len(warm["history"])
     judge = copy.deepcopy(net) if warm is not None else net
     opt_a = torch.optim.Adam(net.arch_logits.parameters(), lr=cfg.arch_lr)
