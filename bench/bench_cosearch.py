@@ -5,8 +5,8 @@ seeds, the fronts are compared per seed and as attainment surfaces (the median f
 best and worst cases).
 
 Per seed: the teacher (= the baseline: all skips, widest widths, 8-bit) trained from scratch,
-then :func:`cosearch.search.run_search` (one supernet per λ, each chosen point fine-tuned and
-measured; random search with as many measured designs and the same training epochs; the
+then :func:`cosearch.search.run_search` (one supernet per λ, each chosen point retrained from
+scratch and measured; random search with as many measured designs and the same training epochs; the
 baseline measured the same way). Every figure but the ``pred`` columns is measured.
 
 Prints figures; not a test. Run: ``.venv/bin/python bench/bench_cosearch.py --evaluator EVAL.pt
@@ -40,7 +40,7 @@ def main():
     parser.add_argument("--out", default="cosearch-bench", metavar="DIR",
                         help="per-seed reports, netdescs and hardware configs")
     parser.add_argument("--epochs", type=int, default=10, help="supernet epochs per λ")
-    parser.add_argument("--finetune", type=int, default=20, help="fine-tune epochs per point")
+    parser.add_argument("--retrain", type=int, default=20, help="retrain epochs per chosen point")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     parser.add_argument("--lambdas", default=",".join(f"{v:g}" for v in LAMBDAS))
     parser.add_argument("--jobs", type=int, default=2)
@@ -53,7 +53,7 @@ def main():
     start = time.time()
     runs = []
     for seed in map(int, args.seeds.split(",")):
-        cfg = search.SearchConfig(epochs=args.epochs, finetune=args.finetune, seed=seed)
+        cfg = search.SearchConfig(epochs=args.epochs, retrain=args.retrain, seed=seed)
         teacher = search.load_teacher(None, space, data, TEACHER_EPOCHS, seed)
         outdir = Path(args.out) / f"seed{seed}"
         results = search.run_search(space, args.evaluator, teacher, space.data, lambdas,
@@ -67,7 +67,7 @@ def main():
 
     hv = {k: [r["hypervolume"][k] for _, r in runs] for k in ("cosearch", "random")}
     print(f"\ndigits co-search vs random search, λ {', '.join(f'{v:g}' for v in lambdas)}; "
-          f"{args.epochs} supernet + {args.finetune} fine-tune epochs per λ, seeds "
+          f"{args.epochs} supernet + {args.retrain} retrain epochs per λ, seeds "
           f"{[s for s, _ in runs]}; hypervolume of (test error, LUT+FF) per seed's reference "
           f"(baseline error + {search.ERROR_MARGIN}, {search.COST_MARGIN} × baseline LUT+FF)\n")
     rows = [[k, f"{statistics.mean(v):.4f}", " / ".join(f"{x:.4f}" for x in v)]

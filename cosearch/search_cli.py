@@ -8,7 +8,7 @@ def register(sub):
     p = sub.add_parser("cosearch", help="co-search network and accelerator by gradient descent",
                        description="Train a supernet over SPACE for each λ (loss: distillation "
                                    "from the teacher + λ · the evaluator's hardware cost), take "
-                                   "each λ's chosen point, fine-tune, export and measure it with "
+                                   "each λ's chosen point, retrain, export and measure it with "
                                    "Yosys and the RTL simulation; compare with random search at "
                                    "the same budget. Writes report.md, results.json, plots and "
                                    "every point's netdesc + hardware config into --out.")
@@ -25,8 +25,8 @@ def register(sub):
                    help="cost weights of the sweep (default 0.1,0.3,1,3)")
     p.add_argument("--epochs", type=int, default=10, metavar="E",
                    help="supernet epochs per λ, 30%% of them pooled into one shared warm-up (default 10)")
-    p.add_argument("--finetune", type=int, default=20, metavar="F",
-                   help="fine-tune epochs of each chosen point (default 20)")
+    p.add_argument("--retrain", type=int, default=20, metavar="R",
+                   help="epochs each chosen point is trained from scratch (default 20)")
     p.add_argument("--random", type=int, default=None, metavar="N",
                    help="random-search points (default: as many as λs); they share the same "
                         "total training epochs")
@@ -69,7 +69,7 @@ def cmd_cosearch(args):
     data_name = args.data or space.data
     if data_name != space.data:
         raise TailorError(f"--data {data_name}: the space '{space.name}' is over '{space.data}'")
-    cfg = search.SearchConfig(epochs=args.epochs, finetune=args.finetune, seed=args.seed).check()
+    cfg = search.SearchConfig(epochs=args.epochs, retrain=args.retrain, seed=args.seed).check()
     ev = load_evaluator(args.evaluator)
     if ev.space.to_json_obj() != space.to_json_obj():
         raise TailorError(f"{args.evaluator}: the evaluator was trained on space "

@@ -72,9 +72,8 @@ class ActRange(nn.Module):
 
 
 class SuperConv(nn.Module):
-    """A conv + batch norm at the largest widths, its weights and output a mixture of bit widths.
-    Same parameter names and shapes as :class:`nn.quant.QConvBN` (``weight``, ``bn``), so a
-    chosen network can inherit a slice of them (:func:`inherit`)."""
+    """A conv + batch norm at the largest widths, its weights and output a mixture of bit widths
+    (parameters named as :class:`nn.quant.QConvBN`'s: ``weight``, ``bn``)."""
 
     def __init__(self, cin, cout, kernel, stride, wbits, abits):
         super().__init__()
@@ -225,28 +224,3 @@ class SuperNet(nn.Module):
         width = x.shape[1]
         same = F.pad(x, (0, 0, 0, 0, 0, m.shape[1] - width)) if m.shape[1] > width else x[:, :m.shape[1]]
         return p_same * same + (1 - p_same) * proj
-
-
-@torch.no_grad()
-def inherit(model, supernet):
-    """Copy into ``model`` (an :class:`nn.models.ResNet` of a point of the supernet's space) the
-    supernet's weights and batch-norm statistics, sliced to its widths: the chosen network's
-    fine-tuning starts from what the search trained."""
-    for name, layer in supernet.layers.items():
-        target = _model_layer(model, name)
-        if target is None:
-            continue
-        cout, cin = target.weight.shape[:2]
-        target.weight.copy_(layer.weight[:cout, :cin])
-        for field in ("weight", "bias", "running_mean", "running_var"):
-            getattr(target.bn, field).copy_(getattr(layer.bn, field)[:cout])
-    n_out, n_in = model.fc.linear.weight.shape
-    model.fc.linear.weight.copy_(supernet.fc.weight[:n_out, :n_in])
-    model.fc.linear.bias.copy_(supernet.fc.bias[:n_out])
-
-
-def _model_layer(model, name):
-    if name == "stem":
-        return model.stem
-    block, conv = name.split("_")
-    return getattr(model.blocks[int(block[1:]) - 1], conv)

@@ -193,7 +193,7 @@ def test_toy_search_finishes_and_exports_valid_netdescs(tmp_path):
 
     data = load_dataset("digits")
     teacher = search.load_teacher(None, space, data, epochs=1, log=lambda line: None)
-    cfg = search.SearchConfig(epochs=2, finetune=1, sim_images=2)  # 1 warm-up, 1 search epoch
+    cfg = search.SearchConfig(epochs=2, retrain=1, sim_images=2)  # 1 warm-up, 1 search epoch
     lines = []
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster:
