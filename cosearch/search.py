@@ -522,9 +522,9 @@ def attainment_surface(fronts, k):
     """The ``k``-th empirical attainment surface of repeated runs (Fonseca & Fleming 1996;
     López-Ibáñez et al. 2010): ``fronts`` holds one list of ``(error, cost)`` points per run;
     the surface is the non-dominated boundary of the goals that at least ``k`` runs reached
-    (matched or beat in both). ``k`` = 1 is the best run's envelope, ``k`` = the number of
-    runs the worst case, the middle ``k`` the median front: the usual way to compare two
-    stochastic searches' fronts over seeds, where a mean of fronts is undefined."""
+    (matched or beat in both). ``k`` = 1 is the envelope of all runs (the best case), ``k`` =
+    the number of runs the worst case, the middle ``k`` the median front: the usual way to
+    compare two stochastic searches' fronts over seeds, where a mean of fronts is undefined."""
     if not 1 <= k <= len(fronts):
         raise ValueError(f"k must be in 1..{len(fronts)}, got {k}")
     # The reached goals are upward-closed, so their minimal points have coordinates taken
