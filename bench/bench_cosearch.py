@@ -100,9 +100,8 @@ def print_attainment(runs, markdown):
         names.setdefault((n + 1) // 2, "median")
     rows = []
     for k in range(1, n + 1):
-        surface = {kind: search.attainment_surface(
-            [[tuple(p) for p in r["front"][kind]] for _, r in runs], k)
-            for kind in ("cosearch", "random")}
+        surface = {kind: search.attainment_surface([r["front"][kind] for _, r in runs], k)
+                   for kind in ("cosearch", "random")}
         covers = all(search.dominated(p, surface["cosearch"]) for p in surface["random"])
         rows.append([f"{k} ({names[k]})" if k in names else str(k)]
                     + ["; ".join(f"{100 * (1 - e):.2f}% {c:,}" for e, c in surface[kind])

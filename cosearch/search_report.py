@@ -81,7 +81,8 @@ def write_report(results, outdir):
         f"# Co-search of space '{results['space']['name']}' ({results['space']['target']})", "",
         f"λ: {', '.join(f'{v:g}' for v in results['lambdas'])}; supernet: a shared warm-up of "
         f"{warm} epochs, then {search_epochs(SearchConfig(**cfg))} search epochs per "
-        f"λ; each chosen point retrained from scratch {cfg['retrain']} epochs, seed {cfg['seed']}.", "",
+        f"λ; each chosen point retrained from scratch {cfg['retrain']} epochs, "
+        f"seed {cfg['seed']}.", "",
         *[f"- {line}" for line in summary_lines(results)], "",
         "Accuracy: the exported integer network on the test set. LUT / FF / BRAM / DSP: Yosys; "
         "cycles: the timing model (checked against the RTL simulation of "

@@ -170,8 +170,8 @@ def test_the_shared_warm_up_keeps_the_budget_and_is_the_judge(digits_evaluator):
     assert all(torch.equal(warm["state"][k], v) for k, v in judge.state_dict().items())
     assert not all(torch.equal(warm["state"][k], v) for k, v in net.state_dict().items())
     assert [h["epoch"] for h in history] == [1]
-    # the warm-up is left as it was: a second λ searched from it in the same process (a Dask
-    # worker, a script) starts where the first did
+    # the warm-up is left as it was: a second λ searched from it starts where the first did
+    # (in the process pool every λ holds the same shared-memory warm-up tensors)
     again, _, _ = search.train_supernet(space, ev, teacher, data, 1.0, cfg, warm)
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in net.state_dict().items())
 
