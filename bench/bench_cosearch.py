@@ -7,7 +7,9 @@ best and worst cases).
 Per seed: the teacher (= the baseline: all skips, widest widths, 8-bit) trained from scratch,
 then :func:`cosearch.search.run_search` (one supernet per λ, each chosen point retrained from
 scratch and measured; random search with as many measured designs and the same training epochs; the
-baseline measured the same way). Every figure but the ``pred`` columns is measured.
+baseline measured the same way). A point's accuracy is the mean of ``--repeats`` trainings of
+its network (3; the baseline, the teacher, is trained once). Every figure but the ``pred``
+columns is measured.
 
 Prints figures; not a test. Run: ``.venv/bin/python bench/bench_cosearch.py --evaluator EVAL.pt
 [--out DIR] [--jobs 2] [--markdown]`` (EVAL.pt: ``tailor evaluator train`` on
@@ -32,6 +34,7 @@ SPACE = "cosearch/spaces/digits.json"
 SEEDS = (0, 1, 2)
 LAMBDAS = (0.1, 0.3, 1.0, 3.0)
 TEACHER_EPOCHS = 30
+REPEATS = 3  # one training is too noisy a measure to compare fronts by (see cosearch.search)
 
 
 def main():
@@ -39,8 +42,14 @@ def main():
     parser.add_argument("--evaluator", required=True, metavar="EVAL.pt")
     parser.add_argument("--out", default="cosearch-bench", metavar="DIR",
                         help="per-seed reports, netdescs and hardware configs")
-    parser.add_argument("--epochs", type=int, default=10, help="supernet epochs per λ")
-    parser.add_argument("--retrain", type=int, default=20, help="retrain epochs per chosen point")
+    parser.add_argument("--epochs", type=int, default=search.SearchConfig.epochs,
+                        help="supernet epochs per λ")
+    parser.add_argument("--retrain", type=int, default=search.SearchConfig.retrain,
+                        help="retrain epochs per chosen point")
+    parser.add_argument("--warmup", type=float, default=search.SearchConfig.warmup,
+                        help="share of the supernet epochs spent on the shared warm-up")
+    parser.add_argument("--repeats", type=int, default=REPEATS,
+                        help="trainings of each measured point, its accuracy their mean")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     parser.add_argument("--lambdas", default=",".join(f"{v:g}" for v in LAMBDAS))
     parser.add_argument("--jobs", type=int, default=2)
@@ -53,7 +62,8 @@ def main():
     start = time.time()
     runs = []
     for seed in map(int, args.seeds.split(",")):
-        cfg = search.SearchConfig(epochs=args.epochs, retrain=args.retrain, seed=seed)
+        cfg = search.SearchConfig(epochs=args.epochs, retrain=args.retrain, warmup=args.warmup,
+                                  repeats=args.repeats, seed=seed)
         teacher = search.load_teacher(None, space, data, TEACHER_EPOCHS, seed)
         outdir = Path(args.out) / f"seed{seed}"
         results = search.run_search(space, args.evaluator, teacher, space.data, lambdas,
@@ -67,7 +77,8 @@ def main():
 
     hv = {k: [r["hypervolume"][k] for _, r in runs] for k in ("cosearch", "random")}
     print(f"\ndigits co-search vs random search, λ {', '.join(f'{v:g}' for v in lambdas)}; "
-          f"{args.epochs} supernet + {args.retrain} retrain epochs per λ, seeds "
+          f"{args.epochs} supernet + {args.retrain} retrain epochs per λ, accuracy the mean "
+          f"of {args.repeats} trainings per point, seeds "
           f"{[s for s, _ in runs]}; hypervolume of (test error, LUT+FF) per seed's reference "
           f"(baseline error + {search.ERROR_MARGIN}, {search.COST_MARGIN} × baseline LUT+FF)\n")
     rows = [[k, f"{statistics.mean(v):.4f}", " / ".join(f"{x:.4f}" for x in v)]

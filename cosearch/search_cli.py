@@ -3,6 +3,8 @@ model, with random search at equal budget (see :mod:`cosearch.search`)."""
 
 from tailor.errors import TailorError
 
+from .search import SearchConfig
+
 
 def register(sub):
     p = sub.add_parser("cosearch", help="co-search network and accelerator by gradient descent",
@@ -23,10 +25,14 @@ def register(sub):
                    help="epochs of the teacher trained when --teacher is not given (default 30)")
     p.add_argument("--lambdas", default="0.1,0.3,1,3", metavar="L1,L2,...",
                    help="cost weights of the sweep (default 0.1,0.3,1,3)")
-    p.add_argument("--epochs", type=int, default=10, metavar="E",
-                   help="supernet epochs per λ, 30%% of them pooled into one shared warm-up (default 10)")
-    p.add_argument("--retrain", type=int, default=20, metavar="R",
-                   help="epochs each chosen point is trained from scratch (default 20)")
+    p.add_argument("--epochs", type=int, default=SearchConfig.epochs, metavar="E",
+                   help=f"supernet epochs per λ, {100 * SearchConfig.warmup:.0f}%% of them pooled into "
+                        f"one shared warm-up (default {SearchConfig.epochs})")
+    p.add_argument("--retrain", type=int, default=SearchConfig.retrain, metavar="R",
+                   help=f"epochs each chosen point is trained from scratch "
+                        f"(default {SearchConfig.retrain})")
+    p.add_argument("--repeats", type=int, default=1, metavar="N",
+                   help="trainings of each measured point, its accuracy their mean (default 1)")
     p.add_argument("--random", type=int, default=None, metavar="N",
                    help="random-search points (default: as many as λs); they share the same "
                         "total training epochs")
@@ -69,7 +75,8 @@ def cmd_cosearch(args):
     data_name = args.data or space.data
     if data_name != space.data:
         raise TailorError(f"--data {data_name}: the space '{space.name}' is over '{space.data}'")
-    cfg = search.SearchConfig(epochs=args.epochs, retrain=args.retrain, seed=args.seed).check()
+    cfg = search.SearchConfig(epochs=args.epochs, retrain=args.retrain,
+                              repeats=args.repeats, seed=args.seed).check()
     ev = load_evaluator(args.evaluator)
     if ev.space.to_json_obj() != space.to_json_obj():
         raise TailorError(f"{args.evaluator}: the evaluator was trained on space "

@@ -12,28 +12,35 @@ from .search import SearchConfig, lut_ff, meets_target, search_epochs, write_jso
 
 HEADERS = ("design", "acc", "LUT", "FF", "BRAM", "DSP", "cycles", "skips k/s/r",
            "pred LUT", "pred FF", "pred BRAM", "pred cycles", "target")
+RUNS_HEADER = "acc of each training"  # after "acc", when a point is trained more than once
 
 
 def rows_of(results):
     base = results["baseline"]
+    runs = results["config"]["repeats"] > 1
     out = []
     for r in [base] + results["cosearch"] + results["random"]:
         skips = "/".join(map(str, r["skips"]))
         p = r["predicted"]
         predicted = [round(p["LUT"]), round(p["FF"]), round(p["BRAM"], 1), round(p["cycles"])]
+        acc = [round(r["accuracy"], 4)]
+        if runs:
+            acc.append(" / ".join(f"{a:.4f}" for a in r["accuracies"]))
         if r["status"] != "ok":
-            out.append([r["name"], round(r["accuracy"], 4), "failed", "", "", "", "", skips,
-                        *predicted, ""])
+            out.append([r["name"], *acc, "failed", "", "", "", "", skips, *predicted, ""])
             continue
         m = r["measured"]
         hit = "" if r is base else ("+".join(meets_target(r, base)) or "no")
-        out.append([r["name"], round(r["accuracy"], 4), m["LUT"], m["FF"], m["BRAM"], m["DSP"],
-                    m["cycles"], skips, *predicted, hit])
+        out.append([r["name"], *acc, m["LUT"], m["FF"], m["BRAM"], m["DSP"], m["cycles"], skips,
+                    *predicted, hit])
     return out
 
 
 def table(results, markdown=False):
-    return format_table(HEADERS, rows_of(results), markdown=markdown)
+    headers = HEADERS
+    if results["config"]["repeats"] > 1:
+        headers = HEADERS[:2] + (RUNS_HEADER,) + HEADERS[2:]
+    return format_table(headers, rows_of(results), markdown=markdown)
 
 
 def summary_lines(results):
@@ -84,7 +91,11 @@ def write_report(results, outdir):
         f"λ; each chosen point retrained from scratch {cfg['retrain']} epochs, "
         f"seed {cfg['seed']}.", "",
         *[f"- {line}" for line in summary_lines(results)], "",
-        "Accuracy: the exported integer network on the test set. LUT / FF / BRAM / DSP: Yosys; "
+        "Accuracy: the exported integer network on the test set"
+        + (f", the mean of {cfg['repeats']} trainings of each point that differ only in their "
+           "seed (the first is the one exported and measured; the baseline is the teacher, "
+           "trained once)" if cfg["repeats"] > 1 else "")
+        + ". LUT / FF / BRAM / DSP: Yosys; "
         "cycles: the timing model (checked against the RTL simulation of "
         f"{cfg['sim_images']} test images, bit-exact against netdesc.run). "
         "`pred`: the learned evaluator (a model, not a measurement). Skips: kept / shortened / "

@@ -176,6 +176,24 @@ def test_the_shared_warm_up_keeps_the_budget_and_is_the_judge(digits_evaluator):
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in net.state_dict().items())
 
 
+def test_repeats_train_the_point_with_other_seeds_and_keep_the_first():
+    from dataclasses import replace
+    from nn.train import evaluate
+
+    space = parse_space(TOY)
+    point = space.sample(np.random.default_rng(0))
+    data = load_dataset("digits", limit_train=64)
+    teacher = space.build_model(search.baseline_arch(space)).eval()
+    cfg = search.SearchConfig(repeats=2, seed=5)
+    model, accuracies = search.train_repeats(space, point, teacher, data, 1, cfg)
+    alone = search.train_point(space, point, teacher, data, 1, replace(cfg, repeats=1))
+    assert all(torch.equal(v, alone.state_dict()[k]) for k, v in model.state_dict().items())
+    other = search.train_point(space, point, teacher, data, 1,
+                               replace(cfg, seed=5 + search.REPEAT_SEED_STRIDE))
+    assert not all(torch.equal(v, other.state_dict()[k]) for k, v in model.state_dict().items())
+    assert accuracies == [evaluate(alone, data, integer=True), evaluate(other, data, integer=True)]
+
+
 # -- a whole search on the toy space ---------------------------------------------------------
 
 def test_toy_search_finishes_and_exports_valid_netdescs(tmp_path):
@@ -193,7 +211,8 @@ def test_toy_search_finishes_and_exports_valid_netdescs(tmp_path):
 
     data = load_dataset("digits")
     teacher = search.load_teacher(None, space, data, epochs=1, log=lambda line: None)
-    cfg = search.SearchConfig(epochs=2, retrain=1, sim_images=2)  # 1 warm-up, 1 search epoch
+    # 1 warm-up and 1 search epoch; each point trained twice
+    cfg = search.SearchConfig(epochs=2, retrain=1, sim_images=2, repeats=2)
     lines = []
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster:
@@ -213,6 +232,8 @@ def test_toy_search_finishes_and_exports_valid_netdescs(tmp_path):
         assert out.shape == (4, 10)
         assert r["measured"]["sim_cycles"] == r["measured"]["cycles"]
         assert r["measured"]["LUT"] > 0 and 0 <= r["accuracy"] <= 1
+        assert len(r["accuracies"]) == (1 if r["kind"] == "baseline" else 2)
+        assert r["accuracy"] == pytest.approx(np.mean(r["accuracies"]))
         assert (tmp_path / "out" / f"{r['name']}.hw.json").is_file()
     assert len(lines) == 4  # the plan, then one line per measured design
     assert 0 <= results["hypervolume"]["cosearch"] <= 1
@@ -220,6 +241,7 @@ def test_toy_search_finishes_and_exports_valid_netdescs(tmp_path):
     search_report.write_report(results, tmp_path / "report")
     text = (tmp_path / "report" / "report.md").read_text()
     assert "a shared warm-up of 1 epochs, then 1 search epochs per λ" in text
+    assert "the mean of 2 trainings" in text and search_report.RUNS_HEADER in text
     assert all((tmp_path / "report" / f).stat().st_size > 0
                for f in ("fronts.png", "predicted_vs_measured.png", "results.json"))
 
