@@ -26,8 +26,8 @@ def register(sub):
     p.add_argument("--lambdas", default="0.1,0.3,1,3", metavar="L1,L2,...",
                    help="cost weights of the sweep (default 0.1,0.3,1,3)")
     p.add_argument("--epochs", type=int, default=SearchConfig.epochs, metavar="E",
-                   help=f"supernet epochs per λ, {100 * SearchConfig.warmup:.0f}%% of them pooled into "
-                        f"one shared warm-up (default {SearchConfig.epochs})")
+                   help=f"supernet epochs per λ, {100 * SearchConfig.warmup:.0f}%% of them "
+                        f"pooled into one shared warm-up (default {SearchConfig.epochs})")
     p.add_argument("--retrain", type=int, default=SearchConfig.retrain, metavar="R",
                    help=f"epochs each chosen point is trained from scratch "
                         f"(default {SearchConfig.retrain})")
