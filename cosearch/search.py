@@ -51,9 +51,9 @@ A point's accuracy is the mean over ``repeats`` trainings of its network, alike 
 seed (:func:`train_repeats`); the first is the one exported and measured. One training is a
 noisy measure of an architecture: on digits, three trainings of one architecture spread over
 0.9 accuracy points on average and up to 1.7 (16 architectures, 20 and 30 epochs), more than
-the gaps between the fronts being compared. The repeats
-measure the point after it has been chosen, so they are outside the search budget, and both
-searches' points are measured the same way.
+the gaps between the fronts being compared. The repeats measure the point after it has been
+chosen, so they are outside the search budget, and both searches' points are measured the same
+way.
 
 Random search (:func:`random_job`) spends the same budget: as many measured designs as λs
 (unless told otherwise) and the same total training epochs ``len(λ)·(epochs + retrain)``,
@@ -367,14 +367,11 @@ def train_repeats(space, point, teacher, data, epochs, cfg):
 
     from nn.train import evaluate
 
-    first, accuracies = None, []
-    for i in range(cfg.repeats):
-        model = train_point(space, point, teacher, data, epochs,
-                            replace(cfg, seed=cfg.seed + REPEAT_SEED_STRIDE * i))
-        accuracies.append(evaluate(model, data, integer=True))
-        if first is None:
-            first = model
-    return first, accuracies
+    first = train_point(space, point, teacher, data, epochs, cfg)
+    others = (train_point(space, point, teacher, data, epochs,
+                          replace(cfg, seed=cfg.seed + REPEAT_SEED_STRIDE * i))
+              for i in range(1, cfg.repeats))
+    return first, [evaluate(m, data, integer=True) for m in (first, *others)]
 
 
 # -- measuring -------------------------------------------------------------------------------

@@ -31,8 +31,9 @@ def register(sub):
     p.add_argument("--retrain", type=int, default=SearchConfig.retrain, metavar="R",
                    help=f"epochs each chosen point is trained from scratch "
                         f"(default {SearchConfig.retrain})")
-    p.add_argument("--repeats", type=int, default=1, metavar="N",
-                   help="trainings of each measured point, its accuracy their mean (default 1)")
+    p.add_argument("--repeats", type=int, default=SearchConfig.repeats, metavar="N",
+                   help=f"trainings of each measured point, its accuracy their mean "
+                        f"(default {SearchConfig.repeats})")
     p.add_argument("--random", type=int, default=None, metavar="N",
                    help="random-search points (default: as many as λs); they share the same "
                         "total training epochs")
