@@ -2,7 +2,8 @@
 (test error, LUT+FF, measured by Yosys), the table of chosen points, and whether a point lies
 within 1 accuracy point of the all-skips baseline with ≥ 30% fewer LUT+FF or BRAM. Over the
 seeds, the fronts are compared per seed and as attainment surfaces (the median front and its
-best and worst cases).
+best and worst cases), and every measured point counts in the co-search's accuracy gap over
+random search at equal LUT+FF (:func:`cosearch.search.accuracy_gap_at_equal_cost`).
 
 Per seed: the teacher (= the baseline: all skips, widest widths, 8-bit) trained from scratch,
 then :func:`cosearch.search.run_search` (one supernet per λ, each chosen point retrained from
@@ -87,6 +88,12 @@ def main():
                        markdown=args.markdown, align="lrr"))
     wins = sum(c > r for c, r in zip(hv["cosearch"], hv["random"]))
     print(f"\nco-search hypervolume above random search's in {wins} of {len(runs)} seeds")
+    gap = search.accuracy_gap_at_equal_cost([r for _, r in runs])
+    if gap is not None:
+        print(f"accuracy at equal LUT+FF: co-search {100 * gap['gap']:+.2f} ± "
+              f"{100 * gap['stderr']:.2f} points against random search (a least-squares model "
+              f"over the {gap['points']} measured points of both: an intercept per seed, "
+              f"{100 * gap['slope']:.2f} points per unit of ln LUT+FF)")
     n_test = len(data.y_test)
     acc = statistics.mean(r["baseline"]["accuracy"] for _, r in runs)
     print(f"test accuracy resolution: one image is {100 / n_test:.2f} points of {n_test}; the "

@@ -69,10 +69,13 @@ parallelism the hardware-generation net gives that architecture, measured the sa
 Fronts are over (test error, LUT+FF), both minimised. :func:`hypervolume` is the area they
 dominate inside the box from (0, 0) to a reference point, divided by the box's area (0: nothing
 dominated, 1: the whole box); :func:`reference_point` puts it at (baseline error +
-:data:`ERROR_MARGIN`, :data:`COST_MARGIN` × the baseline's LUT+FF).
+:data:`ERROR_MARGIN`, :data:`COST_MARGIN` × the baseline's LUT+FF). Over several seeds,
+:func:`accuracy_gap_at_equal_cost` fits how much more accurate the co-search's points are than
+random search's at equal LUT+FF.
 """
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -576,6 +579,32 @@ def attainment_surface(fronts, k):
     reached = [(e, c) for e in errors for c in costs
                if sum(dominated((e, c), front) for front in fronts) >= k]
     return pareto_front(reached)
+
+
+def accuracy_gap_at_equal_cost(runs):
+    """How much more accurate the co-search's measured points are than random search's at
+    equal LUT+FF, pooled over ``runs`` (results objects of :func:`summarise`, one per seed):
+    the coefficient of "is a co-search point" in the least-squares fit ``accuracy = intercept
+    of its run + slope · ln(LUT+FF) + gap · [co-search]`` over every measured point of both
+    searches, with its standard error. A model, not a measurement, but a far finer comparison
+    than front dominance, which turns on single points a test image apart: every point
+    counts, and the fit takes out each seed's level (its teacher) and the cost. Returns
+    ``{"gap", "stderr", "slope", "points"}`` (accuracy as a fraction, the slope per unit of
+    ln(LUT+FF)), or ``None`` if the points cannot separate the terms."""
+    rows = [(i, kind == "cosearch", r["accuracy"], lut_ff(r))
+            for i, results in enumerate(runs) for kind in ("cosearch", "random")
+            for r in results[kind] if r["status"] == "ok"]
+    x = np.array([[float(run == i) for i in range(len(runs))] + [math.log(cost), float(co)]
+                  for run, co, _, cost in rows]).reshape(len(rows), len(runs) + 2)
+    y = np.array([acc for _, _, acc, _ in rows])
+    if len(rows) <= x.shape[1] or np.linalg.matrix_rank(x) < x.shape[1]:
+        return None
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    residual = y - x @ coef
+    variance = residual @ residual / (len(rows) - x.shape[1])
+    stderr = math.sqrt(variance * np.linalg.inv(x.T @ x)[-1, -1])
+    return {"gap": float(coef[-1]), "stderr": stderr, "slope": float(coef[-2]),
+            "points": len(rows)}
 
 
 def reference_point(baseline_error, baseline_cost):

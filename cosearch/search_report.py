@@ -15,9 +15,15 @@ HEADERS = ("design", "acc", "LUT", "FF", "BRAM", "DSP", "cycles", "skips k/s/r",
 RUNS_HEADER = "acc of each training"  # after "acc", when a point is trained more than once
 
 
+def trained_repeatedly(results):
+    """Whether each point was trained more than once (its accuracy a mean, the report shows
+    every training's)."""
+    return results["config"]["repeats"] > 1
+
+
 def rows_of(results):
     base = results["baseline"]
-    runs = results["config"]["repeats"] > 1
+    runs = trained_repeatedly(results)
     out = []
     for r in [base] + results["cosearch"] + results["random"]:
         skips = "/".join(map(str, r["skips"]))
@@ -38,7 +44,7 @@ def rows_of(results):
 
 def table(results, markdown=False):
     headers = HEADERS
-    if results["config"]["repeats"] > 1:
+    if trained_repeatedly(results):
         headers = HEADERS[:2] + (RUNS_HEADER,) + HEADERS[2:]
     return format_table(headers, rows_of(results), markdown=markdown)
 
@@ -94,7 +100,7 @@ def write_report(results, outdir):
         "Accuracy: the exported integer network on the test set"
         + (f", the mean of {cfg['repeats']} trainings of each point that differ only in their "
            "seed (the first is the one exported and measured; the baseline is the teacher, "
-           "trained once)" if cfg["repeats"] > 1 else "")
+           "trained once)" if trained_repeatedly(results) else "")
         + ". LUT / FF / BRAM / DSP: Yosys; "
         "cycles: the timing model (checked against the RTL simulation of "
         f"{cfg['sim_images']} test images, bit-exact against netdesc.run). "

@@ -1,8 +1,9 @@
 """The co-search: the relaxed supernet passes gradients to every architecture decision, a search
 on a toy space runs end to end (real Yosys on tiny designs) and exports valid netdescs, and the
-front / hypervolume arithmetic on hand-checkable fronts."""
+front / hypervolume / accuracy-gap arithmetic on hand-checkable fronts."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -56,6 +57,32 @@ def test_attainment_surfaces_of_hand_checked_runs():
     assert search.attainment_surface(runs, 3) == [(0.2, 50), (0.3, 40)]
     with pytest.raises(ValueError, match="k must be in 1..3"):
         search.attainment_surface(runs, 4)
+
+
+def _measured_row(accuracy, cost, status="ok"):
+    return {"accuracy": accuracy, "status": status, "measured": {"LUT": cost, "FF": 0}}
+
+
+def test_accuracy_gap_at_equal_cost_takes_out_each_seeds_level_and_the_cost():
+    def on_trend(level, cost, gap=0.0):
+        return _measured_row(level + 0.01 * math.log(cost / 10_000) + gap, cost)
+
+    # seed 1 is two points less accurate overall and holds most of the co-search's points: a
+    # plain difference of means would mix its level into the gap
+    runs = [{"cosearch": [on_trend(0.97, 10_000, 0.004), on_trend(0.97, 20_000, 0.004)],
+             "random": [on_trend(0.97, c) for c in (15_000, 30_000, 40_000)]},
+            {"cosearch": [on_trend(0.95, c, 0.004) for c in (9_000, 12_000, 25_000)],
+             "random": [on_trend(0.95, 18_000), _measured_row(0.5, 1, status="failed")]}]
+    fit = search.accuracy_gap_at_equal_cost(runs)
+    assert fit["gap"] == pytest.approx(0.004, abs=1e-12)
+    assert fit["slope"] == pytest.approx(0.01)
+    assert fit["stderr"] == pytest.approx(0, abs=1e-9)
+    assert fit["points"] == 9  # the failed measurement is left out
+    runs[0]["random"][0]["accuracy"] += 0.002  # off the trend: the gap is now uncertain
+    assert search.accuracy_gap_at_equal_cost(runs)["stderr"] > 1e-4
+    # without co-search points there is no gap to fit
+    assert search.accuracy_gap_at_equal_cost([{"cosearch": [], "random": runs[0]["random"]}]) \
+        is None
 
 
 def test_hypervolume_of_hand_checked_fronts():
