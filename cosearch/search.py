@@ -98,8 +98,8 @@ class SearchConfig:
     # 1.0) from 20 to 30 epochs. Hence 5 + 25, not 10 + 20 (3 warm-up, 7 searching; it had
     # beaten 20 + 10). In the bench (3 trainings per point), on seeds 0-2 both had the same
     # hypervolume and the co-search front dominated random search's in 3 of 3 seeds at 5 + 25,
-    # in 1 of 3 at 10 + 20; on seeds 3-5, not used to choose, in 0 of 3 (misses of 0.1-0.4
-    # points), its hypervolume above random's in all six.
+    # in 1 of 3 at 10 + 20; on seeds 3-11, not used to choose, in 1 of 9 (10 of the 16 misses
+    # within a test image and 1k LUT+FF), its hypervolume above random's in all twelve.
     epochs: int = 5  # supernet epochs per λ
     retrain: int = 25  # epochs each chosen point is trained from scratch
     warmup: float = 0.6  # fraction of the supernet epochs spent on the shared warm-up
