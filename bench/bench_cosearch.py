@@ -33,8 +33,6 @@ from tailor.table import format_table
 
 SPACE = "cosearch/spaces/digits.json"
 SEEDS = (0, 1, 2)
-LAMBDAS = (0.1, 0.3, 1.0, 3.0)  # 0.25, 0.5, 1, 2, denser where the cost moves most, did no
-# better on seeds 6-8: hypervolume 0.426 against 0.444, the front dominant in 1 of 3 seeds
 TEACHER_EPOCHS = 30
 REPEATS = 3  # one training is too noisy a measure to compare fronts by (see cosearch.search)
 
@@ -53,7 +51,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=REPEATS,
                         help="trainings of each measured point, its accuracy their mean")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
-    parser.add_argument("--lambdas", default=",".join(f"{v:g}" for v in LAMBDAS))
+    parser.add_argument("--lambdas", default=",".join(f"{v:g}" for v in search.LAMBDAS))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()

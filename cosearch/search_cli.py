@@ -3,7 +3,7 @@ model, with random search at equal budget (see :mod:`cosearch.search`)."""
 
 from tailor.errors import TailorError
 
-from .search import SearchConfig
+from .search import LAMBDAS, SearchConfig
 
 
 def register(sub):
@@ -23,8 +23,9 @@ def register(sub):
                    help="teacher checkpoint (default: train the space's family, all skips, 8-bit)")
     p.add_argument("--teacher-epochs", type=int, default=30, metavar="E",
                    help="epochs of the teacher trained when --teacher is not given (default 30)")
-    p.add_argument("--lambdas", default="0.1,0.3,1,3", metavar="L1,L2,...",
-                   help="cost weights of the sweep (default 0.1,0.3,1,3)")
+    default_lambdas = ",".join(f"{v:g}" for v in LAMBDAS)
+    p.add_argument("--lambdas", default=default_lambdas, metavar="L1,L2,...",
+                   help=f"cost weights of the sweep (default {default_lambdas})")
     p.add_argument("--epochs", type=int, default=SearchConfig.epochs, metavar="E",
                    help=f"supernet epochs per λ, {100 * SearchConfig.warmup:.0f}%% of them "
                         f"pooled into one shared warm-up (default {SearchConfig.epochs})")
@@ -76,8 +77,8 @@ def cmd_cosearch(args):
     data_name = args.data or space.data
     if data_name != space.data:
         raise TailorError(f"--data {data_name}: the space '{space.name}' is over '{space.data}'")
-    cfg = search.SearchConfig(epochs=args.epochs, retrain=args.retrain,
-                              repeats=args.repeats, seed=args.seed).check()
+    cfg = SearchConfig(epochs=args.epochs, retrain=args.retrain,
+                       repeats=args.repeats, seed=args.seed).check()
     ev = load_evaluator(args.evaluator)
     if ev.space.to_json_obj() != space.to_json_obj():
         raise TailorError(f"{args.evaluator}: the evaluator was trained on space "

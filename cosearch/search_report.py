@@ -23,14 +23,14 @@ def trained_repeatedly(results):
 
 def rows_of(results):
     base = results["baseline"]
-    runs = trained_repeatedly(results)
+    per_training = trained_repeatedly(results)
     out = []
     for r in [base] + results["cosearch"] + results["random"]:
         skips = "/".join(map(str, r["skips"]))
         p = r["predicted"]
         predicted = [round(p["LUT"]), round(p["FF"]), round(p["BRAM"], 1), round(p["cycles"])]
         acc = [round(r["accuracy"], 4)]
-        if runs:
+        if per_training:
             acc.append(" / ".join(f"{a:.4f}" for a in r["accuracies"]))
         if r["status"] != "ok":
             out.append([r["name"], *acc, "failed", "", "", "", "", skips, *predicted, ""])
