@@ -15,9 +15,10 @@ row::
 
 A design that fails anywhere gives ``{"key", "index", "point", "target", "replicate",
 "status": "failed", "error", "seconds"}`` and no numbers. :func:`run` appends rows to a
-JSON-lines file as they finish, skips designs already in the file (ok or failed), and spreads
-the work over a local process pool or an existing Dask cluster: both are futures executors,
-used the same way.
+JSON-lines file as they finish, skips designs already in the file (ok or failed; with
+``retry_failed`` the failed ones are measured again, after a fix in the flow, and their new
+rows replace them), and spreads the work over a local process pool or an existing Dask
+cluster: both are futures executors, used the same way.
 
 Replicates: a design's LUT count depends a little on its weights (the weight ROMs are logic, and
 Yosys simplifies them by content; about 2% between seeds on digits), which no architecture-level
@@ -38,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from tailor.errors import TailorError
+from tailor.io import write_text
 
 from .executor import executor
 
@@ -202,23 +204,32 @@ def design_rows(rows):
 
 
 def run(space, n, out, jobs=1, dask=None, seed=0, simulate_every=10, timeout=None,
-        progress=True, replicates=1, replicate_every=1):
+        progress=True, replicates=1, replicate_every=1, retry_failed=False):
     """Sample ``n`` points of ``space`` (seeded), measure those not yet in ``out`` (a JSON-lines
     file, appended as designs finish) and return ``(done before, newly measured rows)``.
 
     Every ``simulate_every``-th design (by sample index; 0: none) is also simulated. Every
     ``replicate_every``-th design is measured with ``replicates`` weight seeds (the others with
-    their own only); "done" is per design and replicate. Work runs on a local process pool of
-    ``jobs`` workers, or on the Dask scheduler at address ``dask``. A malformed ``out`` is an
-    error before any work starts.
+    their own only); "done" is per design and replicate, and with ``retry_failed`` only a
+    measured one is (the failed rows of the sampled designs are removed from ``out`` before they
+    are measured again). Work runs on a local process pool of ``jobs`` workers, or on the Dask
+    scheduler at address ``dask``. A malformed ``out`` is an error before any work starts.
     """
     from tqdm import tqdm
 
     out = Path(out)
-    done = {(row["key"], replicate_of(row)) for row in read_rows(out)}
+    existing = read_rows(out)
     points = space.sample_distinct(n, seed)
     wanted = [(i, p, r) for i, p in enumerate(points)
               for r in range(replicates if i % replicate_every == 0 else 1)]
+    if retry_failed:
+        retried = {(space.key(p), r) for _, p, r in wanted}
+        kept = [row for row in existing
+                if row["status"] == "ok" or (row["key"], replicate_of(row)) not in retried]
+        if len(kept) < len(existing):
+            write_text(out, "".join(json.dumps(row, sort_keys=True) + "\n" for row in kept))
+            existing = kept
+    done = {(row["key"], replicate_of(row)) for row in existing}
     todo = [(i, p, r) for i, p, r in wanted if (space.key(p), r) not in done]
     space_obj = space.to_json_obj()
     out.parent.mkdir(parents=True, exist_ok=True)

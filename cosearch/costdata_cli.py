@@ -10,7 +10,8 @@ def register(sub):
                                    "its bit widths), count its cycles with the timing model, "
                                    "synthesize it with Yosys and append one JSON line per design "
                                    "to --out. Designs already in --out are skipped, so a stopped "
-                                   "run resumes; failures are recorded with their error.")
+                                   "run resumes; failures are recorded with their error "
+                                   "(and measured again with --retry-failed).")
     p.add_argument("space", metavar="SPACE", help="design space file (JSON)")
     p.add_argument("--n", type=int, required=True, help="designs to sample")
     p.add_argument("--out", required=True, metavar="DATA.jsonl", help="cost-data file (appended)")
@@ -30,6 +31,9 @@ def register(sub):
                         "the evaluator's held-out designs)")
     p.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="stop a synthesis after S seconds (recorded as a failure)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="measure again the designs whose rows in --out are failures (after a "
+                        "fix in the flow); their new rows replace the failed ones")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_costdata)
 
@@ -48,7 +52,8 @@ def cmd_costdata(args):
         space.target = args.target
     before, rows = costdata.run(space, args.n, args.out, args.jobs, args.dask, args.seed,
                                 args.simulate_every, args.timeout, progress=not args.quiet,
-                                replicates=args.replicates, replicate_every=args.replicate_every)
+                                replicates=args.replicates, replicate_every=args.replicate_every,
+                                retry_failed=args.retry_failed)
     failed = [r for r in rows if r["status"] != "ok"]
     print(f"{args.out}: {len(rows)} measurements ({len(failed)} failed), "
           f"{before} already there")

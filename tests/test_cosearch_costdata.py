@@ -1,6 +1,6 @@
 """Cost data with the real flow on tiny designs: rows measured by Yosys and the timing model
-(checked by simulation), resume, a failing synthesis recorded, the same rows on a Dask
-LocalCluster, and the command line."""
+(checked by simulation), resume, a failing synthesis recorded and retried, the same rows on a
+Dask LocalCluster, and the command line."""
 
 import json
 
@@ -105,6 +105,11 @@ def test_failing_synthesis_is_recorded(tmp_path):
     assert costdata.read_rows(out) == rows
     # a failed design is done too: a rerun does not redo it
     assert costdata.run(parse_space(TINY), 1, out, jobs=1, progress=False) == (1, [])
+    # unless told to: the new measurement replaces the failure
+    before, (again,) = costdata.run(parse_space(TINY), 1, out, jobs=1, simulate_every=0,
+                                    progress=False, retry_failed=True)
+    assert before == 0 and again["status"] == "ok" and again["key"] == row["key"]
+    assert costdata.read_rows(out) == [again]
 
 
 def test_malformed_data_file(tmp_path):

