@@ -85,10 +85,12 @@ def run_tool(argv, cwd, log=None, env=None, what=None, timeout=None, tool_log=No
     if log is not None:
         (Path(cwd) / log).write_text(result.stdout)
     if result.returncode != 0:
-        shown = tool_log or log
-        where = f" (full log: {Path(cwd) / shown})" if shown is not None else ""
         own = Path(cwd) / tool_log if tool_log is not None else None
-        text = own.read_text(errors="replace") if own and own.exists() else result.stdout
+        if own is not None and own.exists():
+            shown, text = own, own.read_text(errors="replace")
+        else:
+            shown, text = (Path(cwd) / log if log is not None else None), result.stdout
+        where = f" (full log: {shown})" if shown is not None else ""
         raise TailorError(f"{what or Path(argv[0]).name} failed with exit status "
                           f"{result.returncode}{where}; last lines:\n{_tail(text)}")
     return result.stdout
