@@ -3,18 +3,31 @@ user names its scheduler. Both are futures executors and are used through the sa
 ``submit(fn, *args)`` and ``as_completed(futures)``; cost data and the search's sweep share this.
 """
 
+import os
+import signal
+
 from tailor.errors import TailorError
 
 
-def _one_thread():
-    """Pool workers share the cores with each other: one torch thread each."""
+def _init_worker():
+    """Pool workers share the cores with each other: one torch thread each. Each leads a process
+    group of its own, so that stopping it stops the tools it runs (Yosys) too. tqdm gets a
+    thread lock: its default, a multiprocessing lock, is a semaphore that a stopped worker
+    leaves behind, and Python then warns of it; the workers draw no bars of their own."""
+    import threading
+
     import torch
+    from tqdm import tqdm
     torch.set_num_threads(1)
+    os.setpgid(0, 0)
+    tqdm.set_lock(threading.RLock())
 
 
 class executor:
     """A context giving ``(submit, as_completed)``: of a local process pool of ``jobs`` workers,
-    or, when ``dask`` names a scheduler address, of a Dask client connected to it."""
+    or, when ``dask`` names a scheduler address, of a Dask client connected to it. Left by an
+    exception (an error, Ctrl-C, ``tailor``'s SIGTERM), the pool's workers are stopped at once,
+    with their tools, rather than after the tasks they are running."""
 
     def __init__(self, jobs, dask):
         self.jobs, self.dask = jobs, dask
@@ -31,12 +44,19 @@ class executor:
         import multiprocessing
         # spawn: a forked worker would inherit torch's threads and locks mid-state
         self.pool = cf.ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                           initializer=_one_thread)
+                                           initializer=_init_worker)
         return self.pool.submit, cf.as_completed
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         if self.dask:
             self.client.close()
-        else:
-            self.pool.shutdown(cancel_futures=True)
+            return False
+        if exc_type is not None:
+            # ProcessPoolExecutor has no public way to stop its workers before Python 3.14
+            for pid in list(self.pool._processes):
+                try:
+                    os.killpg(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        self.pool.shutdown(cancel_futures=True)
         return False

@@ -7,7 +7,9 @@ import their heavy dependencies (torch, amaranth) only inside the command functi
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from . import __version__
 from .errors import TailorError
@@ -26,8 +28,19 @@ def build_parser():
     return parser
 
 
+class Terminated(Exception):
+    """SIGTERM arrived: raised in the main thread, so that a command stops as on Ctrl-C (its
+    workers stopped, no half-written output) instead of leaving its worker processes running."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signal's rule
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return args.func(args) or 0
     except TailorError as e:
@@ -36,6 +49,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"tailor {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"tailor {args.command}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,14 @@
 """Cost data with the real flow on tiny designs: rows measured by Yosys and the timing model
-(checked by simulation), resume, a failing synthesis recorded and retried, the same rows on a
-Dask LocalCluster, and the command line."""
+(checked by simulation), resume, a failing synthesis recorded and retried, a terminated run
+taking its workers with it, the same rows on a Dask LocalCluster, and the command line."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
+import psutil
 import pytest
 
 from cosearch import costdata
@@ -110,6 +115,41 @@ def test_failing_synthesis_is_recorded(tmp_path):
                                     progress=False, retry_failed=True)
     assert before == 0 and again["status"] == "ok" and again["key"] == row["key"]
     assert costdata.read_rows(out) == [again]
+
+
+def test_terminated_run_stops_its_workers_and_their_tools(tmp_path):
+    """SIGTERM to `tailor costdata --jobs 2` while its workers run Yosys: it exits 143 at once
+    with one line, its workers and their Yosys with it, and the data file holds only whole
+    rows."""
+    space = tmp_path / "tiny.json"
+    space.write_text(json.dumps(TINY))
+    out = tmp_path / "data.jsonl"
+    run = subprocess.Popen([sys.executable, "-m", "tailor.cli", "costdata", str(space), "--n", "6",
+                            "--jobs", "2", "--out", str(out), "--quiet"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parent = psutil.Process(run.pid)
+    deadline = time.monotonic() + 120
+    while not any("yosys" in command for command in _commands(parent.children(True))):
+        assert run.poll() is None and time.monotonic() < deadline, "no Yosys run was seen"
+        time.sleep(0.1)
+    workers = parent.children(recursive=True)
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == 143 and err == "tailor costdata: terminated\n"
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, f"still running: {_commands(alive)}"
+    costdata.read_rows(out)  # whole rows only, or none
+
+
+def _commands(processes):
+    """The command lines of those of ``processes`` still running (one may end while looked at)."""
+    out = []
+    for p in processes:
+        try:
+            out.append(" ".join(p.cmdline()))
+        except psutil.NoSuchProcess:
+            pass
+    return out
 
 
 def test_malformed_data_file(tmp_path):
