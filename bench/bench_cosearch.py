@@ -3,7 +3,9 @@
 within 1 accuracy point of the all-skips baseline with ≥ 30% fewer LUT+FF or BRAM. Over the
 seeds, the fronts are compared per seed and as attainment surfaces (the median front and its
 best and worst cases), and every measured point counts in the co-search's accuracy gap over
-random search at equal LUT+FF (:func:`cosearch.search.accuracy_gap_at_equal_cost`).
+random search at equal LUT+FF (:func:`cosearch.search.accuracy_gap_at_equal_cost`); a model
+at the fit's noise says how often a front with that gap dominates random search's, and what
+gap it would take (:func:`cosearch.search.dominance_chance`).
 
 Per seed: the teacher (= the baseline: all skips, widest widths, 8-bit) trained from scratch,
 then :func:`cosearch.search.run_search` (one supernet per λ, each chosen point retrained from
@@ -93,6 +95,16 @@ def main():
               f"{100 * gap['stderr']:.2f} points against random search (a least-squares model "
               f"over the {gap['points']} measured points of both: an intercept per seed, "
               f"{100 * gap['slope']:.2f} points per unit of ln LUT+FF)")
+        chance = search.dominance_chance([r for _, r in runs], gap, [gap["gap"]])[0]
+        needed = {c: search.gap_for_dominance([r for _, r in runs], gap, c) for c in (0.5, 0.9)}
+        print(f"front dominance at this noise (a model: {search.DOMINANCE_TRIALS} seeds drawn "
+              f"at the measured LUT+FF, each accuracy the fit's trend plus a normal residual of "
+              f"its search's spread, random search {100 * gap['spread']['random']:.2f} and "
+              f"co-search {100 * gap['spread']['cosearch']:.2f} points): {chance:.0%} of seeds "
+              f"at the fitted gap; " + ", ".join(
+                  f"{c:.0%} " + (f"at a gap of {100 * g:+.2f} points" if g is not None else
+                                 f"not within {100 * search.GAP_MOST:+.0f} points")
+                  for c, g in needed.items()))
     n_test = len(data.y_test)
     acc = statistics.mean(r["baseline"]["accuracy"] for _, r in runs)
     print(f"test accuracy resolution: one image is {100 / n_test:.2f} points of {n_test}; the "

@@ -592,8 +592,9 @@ def accuracy_gap_at_equal_cost(runs):
     searches, with its standard error. A model, not a measurement, but a far finer comparison
     than front dominance, which turns on single points a test image apart: every point
     counts, and the fit takes out each seed's level (its teacher) and the cost. Returns
-    ``{"gap", "stderr", "slope", "points"}`` (accuracy as a fraction, the slope per unit of
-    ln(LUT+FF)), or ``None`` if the points cannot separate the terms."""
+    ``{"gap", "stderr", "slope", "spread", "points"}`` (accuracy as a fraction, the slope per
+    unit of ln(LUT+FF), ``spread``: the root mean square residual of each search's points), or
+    ``None`` if the points cannot separate the terms."""
     rows = [(i, kind == "cosearch", r["accuracy"], lut_ff(r))
             for i, results in enumerate(runs) for kind in ("cosearch", "random")
             for r in results[kind] if r["status"] == "ok"]
@@ -606,8 +607,52 @@ def accuracy_gap_at_equal_cost(runs):
     residual = y - x @ coef
     variance = residual @ residual / (len(rows) - x.shape[1])
     stderr = math.sqrt(variance * np.linalg.inv(x.T @ x)[-1, -1])
+    is_co = x[:, -1] == 1
+    spread = {kind: float(np.sqrt(np.mean(residual[mask] ** 2)))
+              for kind, mask in (("cosearch", is_co), ("random", ~is_co))}
     return {"gap": float(coef[-1]), "stderr": stderr, "slope": float(coef[-2]),
-            "points": len(rows)}
+            "spread": spread, "points": len(rows)}
+
+
+DOMINANCE_TRIALS = 20_000  # seeds drawn by the dominance model: its chances to about ±0.005
+GAP_STEP = 0.0005  # the dominance model's grid of gaps: 0.05 accuracy points ...
+GAP_MOST = 0.05  # ... up to 5
+
+
+def dominance_chance(runs, fit, gaps, trials=DOMINANCE_TRIALS, seed=0):
+    """A model of front dominance at the noise of ``runs``: for each gap in ``gaps``, the chance
+    that the co-search front dominates random search's in one seed if the co-search's points
+    were that much more accurate than random search's at equal LUT+FF (``fit``:
+    :func:`accuracy_gap_at_equal_cost` of ``runs``). A trial is one seed: as many random-search
+    points as a run has, at LUT+FF drawn from all of random search's measured points, and one
+    co-search point per λ at LUT+FF drawn from that λ's; each accuracy is the fit's trend at
+    its cost (plus the gap for the co-search) plus a normal residual of its search's spread.
+    Every gap sees the same draws, so the chances rise with the gap."""
+    def measured(kind):
+        return [r for results in runs for r in results[kind] if r["status"] == "ok"]
+
+    random_costs = [lut_ff(r) for r in measured("random")]
+    lambda_costs = {}
+    for r in measured("cosearch"):
+        lambda_costs.setdefault(r["lam"], []).append(lut_ff(r))
+    rng = np.random.default_rng(seed)
+    rc = rng.choice(random_costs, (trials, max(len(results["random"]) for results in runs)))
+    cc = np.stack([rng.choice(costs, trials) for costs in lambda_costs.values()], axis=1)
+    ra = fit["slope"] * np.log(rc) + rng.normal(0, fit["spread"]["random"], rc.shape)
+    ca = fit["slope"] * np.log(cc) + rng.normal(0, fit["spread"]["cosearch"], cc.shape)
+    # [trial, co-search point, random point]
+    cheaper = cc[:, :, None] <= rc[:, None, :]
+    margin = ca[:, :, None] - ra[:, None, :]
+    return [float(np.mean(np.all(np.any(cheaper & (margin + gap >= 0), axis=1), axis=1)))
+            for gap in gaps]
+
+
+def gap_for_dominance(runs, fit, chance, trials=DOMINANCE_TRIALS, seed=0):
+    """The smallest gap on the grid (steps of :data:`GAP_STEP` up to :data:`GAP_MOST`) at which
+    :func:`dominance_chance` reaches ``chance``, or ``None``."""
+    gaps = np.arange(0, GAP_MOST + GAP_STEP / 2, GAP_STEP)
+    chances = dominance_chance(runs, fit, gaps, trials, seed)
+    return next((float(g) for g, c in zip(gaps, chances) if c >= chance), None)
 
 
 def reference_point(baseline_error, baseline_cost):

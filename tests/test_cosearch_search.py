@@ -85,6 +85,28 @@ def test_accuracy_gap_at_equal_cost_takes_out_each_seeds_level_and_the_cost():
         is None
 
 
+def test_dominance_model_on_points_exactly_on_a_trend():
+    def point(cost, gap=0.0, lam=None):
+        row = _measured_row(0.9 + 0.02 * math.log(cost) + gap, cost)
+        return dict(row, lam=lam) if lam is not None else row
+
+    # no spread: a co-search point beats a random one when cheaper and, with the gap added, at
+    # least as accurate. Random at 200 needs the λ 1 point (100): gap >= 0.02 ln 2 = 0.0139;
+    # random at 400 needs the λ 0.1 point (300): gap >= 0.02 ln(4/3) = 0.0058
+    runs = [{"cosearch": [point(100, 0.004, 1.0), point(300, 0.004, 0.1)],
+             "random": [point(200), point(400)]}]
+    fit = search.accuracy_gap_at_equal_cost(runs)
+    assert fit["gap"] == pytest.approx(0.004) and fit["spread"]["random"] == pytest.approx(0)
+    at_fit, between, above = search.dominance_chance(runs, fit, [fit["gap"], 0.01, 0.014])
+    # between the two, only seeds whose two random points both cost 400 are dominated: 1 in 4
+    assert at_fit == 0 and between == pytest.approx(0.25, abs=0.02) and above == 1
+    assert search.gap_for_dominance(runs, fit, 0.5) == pytest.approx(0.014)
+    runs[0]["random"][0]["accuracy"] += 0.01  # off the trend: the model now has a spread
+    fit = search.accuracy_gap_at_equal_cost(runs)
+    assert fit["spread"]["random"] > 0.001
+    assert 0 < search.dominance_chance(runs, fit, [0.014])[0] < 1
+
+
 def test_hypervolume_of_hand_checked_fronts():
     ref = (1.0, 100.0)
     # (1 - 0.1)·(100 - 50) + (1 - 0.2)·(50 - 20) = 45 + 24 = 69, of a 100 box
