@@ -128,17 +128,25 @@ def test_terminated_run_stops_its_workers_and_their_tools(tmp_path):
                             "--jobs", "2", "--out", str(out), "--quiet"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     parent = psutil.Process(run.pid)
-    deadline = time.monotonic() + 120
-    while not any("yosys" in command for command in _commands(parent.children(True))):
-        assert run.poll() is None and time.monotonic() < deadline, "no Yosys run was seen"
-        time.sleep(0.1)
-    workers = parent.children(recursive=True)
-    run.send_signal(signal.SIGTERM)
-    _, err = run.communicate(timeout=30)
-    assert run.returncode == 143 and err == "tailor costdata: terminated\n"
-    _, alive = psutil.wait_procs(workers, timeout=15)
-    assert not alive, f"still running: {_commands(alive)}"
-    costdata.read_rows(out)  # whole rows only, or none
+    workers = []
+    try:
+        deadline = time.monotonic() + 120
+        while not any("yosys" in command for command in _commands(parent.children(True))):
+            assert run.poll() is None and time.monotonic() < deadline, "no Yosys run was seen"
+            time.sleep(0.1)
+        workers = parent.children(recursive=True)
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=30)
+        assert run.returncode == 143 and err == "tailor costdata: terminated\n"
+        _, alive = psutil.wait_procs(workers, timeout=15)
+        assert not alive, f"still running: {_commands(alive)}"
+        costdata.read_rows(out)  # whole rows only, or none
+    finally:  # a failed check leaves no process behind
+        for p in [run, *workers]:
+            try:
+                p.kill()
+            except (ProcessLookupError, psutil.NoSuchProcess):
+                pass
 
 
 def _commands(processes):
