@@ -71,7 +71,8 @@ dominate inside the box from (0, 0) to a reference point, divided by the box's a
 dominated, 1: the whole box); :func:`reference_point` puts it at (baseline error +
 :data:`ERROR_MARGIN`, :data:`COST_MARGIN` × the baseline's LUT+FF). Over several seeds,
 :func:`accuracy_gap_at_equal_cost` fits how much more accurate the co-search's points are than
-random search's at equal LUT+FF.
+random search's at equal LUT+FF, and :func:`dominance_chance` models how often a front with a
+given gap dominates random search's at the noise of that fit.
 """
 
 import json
