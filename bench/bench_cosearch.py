@@ -89,14 +89,15 @@ def main():
                        markdown=args.markdown, align="lrr"))
     wins = sum(c > r for c, r in zip(hv["cosearch"], hv["random"]))
     print(f"\nco-search hypervolume above random search's in {wins} of {len(runs)} seeds")
-    gap = search.accuracy_gap_at_equal_cost([r for _, r in runs])
+    all_results = [r for _, r in runs]
+    gap = search.accuracy_gap_at_equal_cost(all_results)
     if gap is not None:
         print(f"accuracy at equal LUT+FF: co-search {100 * gap['gap']:+.2f} ± "
               f"{100 * gap['stderr']:.2f} points against random search (a least-squares model "
               f"over the {gap['points']} measured points of both: an intercept per seed, "
               f"{100 * gap['slope']:.2f} points per unit of ln LUT+FF)")
-        chance = search.dominance_chance([r for _, r in runs], gap, [gap["gap"]])[0]
-        needed = {c: search.gap_for_dominance([r for _, r in runs], gap, c) for c in (0.5, 0.9)}
+        chance = search.dominance_chance(all_results, gap, [gap["gap"]])[0]
+        needed = search.gaps_for_dominance(all_results, gap, (0.5, 0.9))
         print(f"front dominance at this noise (a model: {search.DOMINANCE_TRIALS} seeds drawn "
               f"at the measured LUT+FF, each accuracy the fit's trend plus a normal residual of "
               f"its search's spread, random search {100 * gap['spread']['random']:.2f} and "

@@ -648,12 +648,14 @@ def dominance_chance(runs, fit, gaps, trials=DOMINANCE_TRIALS, seed=0):
             for gap in gaps]
 
 
-def gap_for_dominance(runs, fit, chance, trials=DOMINANCE_TRIALS, seed=0):
-    """The smallest gap on the grid (steps of :data:`GAP_STEP` up to :data:`GAP_MOST`) at which
-    :func:`dominance_chance` reaches ``chance``, or ``None``."""
+def gaps_for_dominance(runs, fit, chances, trials=DOMINANCE_TRIALS, seed=0):
+    """``{chance: the smallest gap on the grid (steps of :data:`GAP_STEP` up to
+    :data:`GAP_MOST`) at which :func:`dominance_chance` reaches it, or None}`` for each of
+    ``chances``, from one run of the model over the grid."""
     gaps = np.arange(0, GAP_MOST + GAP_STEP / 2, GAP_STEP)
-    chances = dominance_chance(runs, fit, gaps, trials, seed)
-    return next((float(g) for g, c in zip(gaps, chances) if c >= chance), None)
+    reached = dominance_chance(runs, fit, gaps, trials, seed)
+    return {chance: next((float(g) for g, c in zip(gaps, reached) if c >= chance), None)
+            for chance in chances}
 
 
 def reference_point(baseline_error, baseline_cost):

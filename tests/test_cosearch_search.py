@@ -100,7 +100,7 @@ def test_dominance_model_on_points_exactly_on_a_trend():
     at_fit, between, above = search.dominance_chance(runs, fit, [fit["gap"], 0.01, 0.014])
     # between the two, only seeds whose two random points both cost 400 are dominated: 1 in 4
     assert at_fit == 0 and between == pytest.approx(0.25, abs=0.02) and above == 1
-    assert search.gap_for_dominance(runs, fit, 0.5) == pytest.approx(0.014)
+    assert search.gaps_for_dominance(runs, fit, [0.5]) == {0.5: pytest.approx(0.014)}
     runs[0]["random"][0]["accuracy"] += 0.01  # off the trend: the model now has a spread
     fit = search.accuracy_gap_at_equal_cost(runs)
     assert fit["spread"]["random"] > 0.001
