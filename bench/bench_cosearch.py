@@ -53,14 +53,15 @@ def main():
     parser.add_argument("--repeats", type=int, default=REPEATS,
                         help="trainings of each measured point, its accuracy their mean")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
-    parser.add_argument("--lambdas", default=",".join(f"{v:g}" for v in search.LAMBDAS))
+    parser.add_argument("--lambdas", default=",".join(f"{v:g}" for v in search.LAMBDAS),
+                        type=parse_lambdas)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)  # the machine's cores are shared
     space = load_space(SPACE)
     data = load_dataset(space.data)
-    lambdas = parse_lambdas(args.lambdas)
+    lambdas = args.lambdas
     start = time.time()
     runs = []
     for seed in map(int, args.seeds.split(",")):

@@ -31,6 +31,7 @@ network chosen by the search).
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -38,12 +39,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tailor.errors import TailorError
-from tailor.io import write_text
+from tailor.errors import TailorError, one_line, shown
+from tailor.io import parse_json, read_text, write_text
 
 from .executor import executor
 
 METRICS = ("LUT", "FF", "BRAM", "DSP", "LUTRAM")
+MAX_DATA_BYTES = 1 << 30  # a cost-data row is about 1 kB: a million designs
 CALIBRATION_IMAGES = 256
 SIM_IMAGES = 3  # the steady state is the interval between the last two
 
@@ -162,23 +164,61 @@ def measure_net(net, hw, target, sim_inputs=None, timeout=None, workdir=None, se
 
 
 def read_rows(path):
-    """The rows of a cost-data file (an absent file has none); a malformed line is an error
-    naming the file and line."""
+    """The rows of a cost-data file (an absent file has none); a line that is not a cost-data
+    row (:func:`row_error`) is an error naming the file and line."""
     path = Path(path)
     if not path.exists():
         return []
     rows = []
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
+    text = read_text(path, lambda rule: TailorError(f"{path}: {rule}"), limit=MAX_DATA_BYTES)
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise TailorError(f"{path}: line {n}: not a JSON object ({e.msg})") from None
-        if not isinstance(row, dict) or "key" not in row or "status" not in row:
-            raise TailorError(f"{path}: line {n}: not a cost-data row (needs 'key' and 'status')")
+        row = parse_json(line, lambda rule: TailorError(f"{path}: line {n}: {rule}"))
+        problem = row_error(row)
+        if problem:
+            raise TailorError(one_line(f"{path}: line {n}: not a cost-data row ({problem})"))
         rows.append(row)
     return rows
+
+
+def _count(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf")
+
+
+def row_error(row):
+    """What makes ``row`` no cost-data row (the fields others read, see the module docstring),
+    or ``None``."""
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    if not isinstance(row.get("key"), str) or row.get("status") not in ("ok", "failed"):
+        return "needs a string 'key' and a 'status' of \"ok\" or \"failed\""
+    for field, default in (("index", None), ("replicate", 0)):
+        v = row.get(field, default)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            return f"'{field}' must be an integer >= 0, not {shown(v)}"
+    if not isinstance(row.get("point"), dict):
+        return "'point' must be an object"
+    if row["status"] == "ok":
+        for m in (*METRICS, "cycles"):
+            if not _count(row.get(m)):
+                return f"'{m}' must be a number >= 0, not {shown(row.get(m))}"
+    return None
+
+
+def _append_row(f, out, row):
+    """Append ``row`` to the open file ``f`` (of path ``out``) as one whole line, or not at all:
+    a resumed run must find no half row (a full disk, a file-size limit)."""
+    line = (json.dumps(row, sort_keys=True) + "\n").encode()
+    end = f.seek(0, os.SEEK_END)
+    try:
+        left = memoryview(line)
+        while left:  # a short write is no error; the next write says why, if it fails
+            left = left[f.write(left):]
+    except OSError as e:
+        os.ftruncate(f.fileno(), end)
+        raise TailorError(f"{out}: cannot append a row ({e.strerror or e}); the rows before "
+                          f"it are kept") from None
 
 
 def replicate_of(row):
@@ -242,11 +282,10 @@ def run(space, n, out, jobs=1, dask=None, seed=0, simulate_every=10, timeout=Non
                    for i, p, r in todo]
         bar = tqdm(total=len(todo), desc=f"cost data ({space.target})", unit="design",
                    disable=not progress)
-        with out.open("a") as f:
+        with out.open("ab", buffering=0) as f:
             for future in completed(futures):
                 row = future.result()
-                f.write(json.dumps(row, sort_keys=True) + "\n")
-                f.flush()
+                _append_row(f, out, row)
                 rows.append(row)
                 bar.update(1)
                 bar.set_postfix(failed=sum(r["status"] != "ok" for r in rows))

@@ -1,7 +1,7 @@
 """``tailor costdata``: measure designs sampled from a space with the real flow (see
 :mod:`cosearch.costdata`)."""
 
-from tailor.errors import TailorError
+from tailor.argtypes import non_negative, output_file, positive, positive_number, seed
 
 
 def register(sub):
@@ -13,23 +13,23 @@ def register(sub):
                                    "run resumes; failures are recorded with their error "
                                    "(and measured again with --retry-failed).")
     p.add_argument("space", metavar="SPACE", help="design space file (JSON)")
-    p.add_argument("--n", type=int, required=True, help="designs to sample")
-    p.add_argument("--out", required=True, metavar="DATA.jsonl", help="cost-data file (appended)")
+    p.add_argument("--n", type=positive, required=True, help="designs to sample")
+    p.add_argument("--out", required=True, metavar="DATA.jsonl", type=output_file, help="cost-data file (appended)")
     p.add_argument("--target", choices=("ice40", "ecp5", "xilinx"), default=None,
                    help="synthesis target (default: the space's)")
-    p.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1)")
+    p.add_argument("--jobs", type=positive, default=1, help="local worker processes (default 1)")
     p.add_argument("--dask", metavar="ADDRESS", default=None,
                    help="run on this Dask scheduler (e.g. tcp://host:8786) instead of locally")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--simulate-every", type=int, default=10, metavar="K",
+    p.add_argument("--seed", type=seed, default=0, help="sampling seed (default 0)")
+    p.add_argument("--simulate-every", type=non_negative, default=10, metavar="K",
                    help="also simulate every K-th design to check the cycle count (0: never)")
-    p.add_argument("--replicates", type=int, default=1, metavar="R",
+    p.add_argument("--replicates", type=positive, default=1, metavar="R",
                    help="weight seeds per design (default 1); the LUT count moves a little with "
                         "the weights, the evaluator scores against the mean over seeds")
-    p.add_argument("--replicate-every", type=int, default=1, metavar="K",
+    p.add_argument("--replicate-every", type=positive, default=1, metavar="K",
                    help="give the extra seeds to every K-th design only (default 1: all; 2: "
                         "the evaluator's held-out designs)")
-    p.add_argument("--timeout", type=float, default=None, metavar="S",
+    p.add_argument("--timeout", type=positive_number, default=None, metavar="S",
                    help="stop a synthesis after S seconds (recorded as a failure)")
     p.add_argument("--retry-failed", action="store_true",
                    help="measure again the designs whose rows in --out are failures (after a "
@@ -42,11 +42,6 @@ def cmd_costdata(args):
     from . import costdata
     from .space import load_space
 
-    if min(args.n, args.jobs, args.replicates, args.replicate_every) < 1 or args.simulate_every < 0:
-        raise TailorError("--n, --jobs, --replicates and --replicate-every must be >= 1 and "
-                          "--simulate-every >= 0")
-    if args.timeout is not None and args.timeout <= 0:
-        raise TailorError(f"--timeout must be > 0 seconds (got {args.timeout:g})")
     space = load_space(args.space)
     if args.target:
         space.target = args.target

@@ -305,14 +305,17 @@ class Evaluator:
         return np.rint(np.stack([c[m].numpy() for m in METRICS], axis=1).astype(np.float64))
 
     def save(self, path):
+        import io
+
+        from tailor.io import write_bytes
         torch = _torch()
-        from tailor.io import atomic_path
         state = {"format": FORMAT, "version": VERSION, "space": self.space.to_json_obj(),
                  "cost": self.cost_net.state_dict(),
                  "cost_shape": self.cost_net.shape_args, "hw": self.hw_net.state_dict(),
                  "hw_shape": self.hw_net.shape_args, "info": self.info}
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
+        data = io.BytesIO()  # serialized first: a failed write is then a plain OSError
+        torch.save(state, data)
+        write_bytes(path, data.getvalue())
 
 
 def _build_nets(space, features, cost_shape, hw_shape):
@@ -338,13 +341,17 @@ def load_evaluator(path):
     if not isinstance(state, dict) or state.get("format") != FORMAT \
             or state.get("version") != VERSION:
         raise TailorError(f"{path}: is not a {FORMAT} version {VERSION} file")
+    missing = [k for k in ("space", "cost", "cost_shape", "hw", "hw_shape", "info")
+               if k not in state]
+    if missing:
+        raise TailorError(f"{path}: is damaged: it lacks '{missing[0]}'")
     space = parse_space(state["space"], source=f"{path}: space")
     features = Features(space)
     try:
         cost_net, hw_net = _build_nets(space, features, state["cost_shape"], state["hw_shape"])
         cost_net.load_state_dict(state["cost"])
         hw_net.load_state_dict(state["hw"])
-    except (KeyError, TypeError, RuntimeError) as e:  # missing entries, other shapes
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # missing entries, other shapes
         raise TailorError(f"{path}: its networks do not match this version of the evaluator "
                           f"({e.__class__.__name__}); train it again") from None
     return Evaluator(space, cost_net, hw_net, state["info"], features)

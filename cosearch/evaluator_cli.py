@@ -3,6 +3,7 @@
 
 import json
 
+from tailor.argtypes import non_negative, output_dir, output_file, positive, seed
 from tailor.errors import TailorError
 
 
@@ -19,12 +20,12 @@ def register(sub):
                                     "on DATA.jsonl and save them to --out.")
     t.add_argument("data", metavar="DATA.jsonl", help="cost-data file (tailor costdata)")
     t.add_argument("--space", required=True, metavar="SPACE", help="design space file (JSON)")
-    t.add_argument("--out", required=True, metavar="EVAL.pt", help="where to save the evaluator")
-    t.add_argument("--report", metavar="DIR", default=None,
+    t.add_argument("--out", required=True, metavar="EVAL.pt", type=output_file, help="where to save the evaluator")
+    t.add_argument("--report", metavar="DIR", default=None, type=output_dir,
                    help="also write report.md, metrics.json and scatter.png here")
-    t.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    t.add_argument("--epochs", type=int, default=3000, help="cost-network epochs (default 3000)")
-    t.add_argument("--hw-steps", type=int, default=800,
+    t.add_argument("--seed", type=seed, default=0, help="training seed (default 0)")
+    t.add_argument("--epochs", type=positive, default=3000, help="cost-network epochs (default 3000)")
+    t.add_argument("--hw-steps", type=non_negative, default=800,
                    help="hardware-network training steps (default 800)")
     t.add_argument("--json", action="store_true", help="print the metrics as JSON")
     t.set_defaults(func=cmd_train)
@@ -33,7 +34,7 @@ def register(sub):
                                     "both baselines (fitted on the other rows).")
     e.add_argument("evaluator", metavar="EVAL.pt", help="a trained evaluator")
     e.add_argument("data", metavar="DATA.jsonl", help="cost-data file")
-    e.add_argument("--report", metavar="DIR", default=None,
+    e.add_argument("--report", metavar="DIR", default=None, type=output_dir,
                    help="write report.md, metrics.json and scatter.png here")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.set_defaults(func=cmd_eval)
@@ -43,7 +44,7 @@ def _read(path):
     from pathlib import Path
 
     from .costdata import read_rows
-    if not Path(path).is_file():
+    if not Path(path).exists():  # read_rows takes a missing file as one without rows
         raise TailorError(f"{path}: file not found")
     rows = read_rows(path)
     if not rows:
@@ -77,8 +78,6 @@ def cmd_train(args):
 
     from .evaluator import train_evaluator
     from .space import load_space
-    if args.epochs < 1 or args.hw_steps < 0:
-        raise TailorError("--epochs must be >= 1 and --hw-steps >= 0")
     torch.set_num_threads(1)
     space = load_space(args.space)
     rows = _read(args.data)

@@ -1,6 +1,10 @@
 """``tailor cosearch``: the differentiable co-search of a design space against the learned cost
 model, with random search at equal budget (see :mod:`cosearch.search`)."""
 
+import argparse
+import math
+
+from tailor.argtypes import non_negative, output_dir, positive, seed
 from tailor.errors import TailorError
 
 from .search import LAMBDAS, SearchConfig
@@ -21,39 +25,41 @@ def register(sub):
                    help="data set (default: the space's)")
     p.add_argument("--teacher", metavar="CKPT", default=None,
                    help="teacher checkpoint (default: train the space's family, all skips, 8-bit)")
-    p.add_argument("--teacher-epochs", type=int, default=30, metavar="E",
+    p.add_argument("--teacher-epochs", type=positive, default=30, metavar="E",
                    help="epochs of the teacher trained when --teacher is not given (default 30)")
     default_lambdas = ",".join(f"{v:g}" for v in LAMBDAS)
-    p.add_argument("--lambdas", default=default_lambdas, metavar="L1,L2,...",
+    p.add_argument("--lambdas", default=default_lambdas, metavar="L1,L2,...", type=parse_lambdas,
                    help=f"cost weights of the sweep (default {default_lambdas})")
-    p.add_argument("--epochs", type=int, default=SearchConfig.epochs, metavar="E",
+    p.add_argument("--epochs", type=positive, default=SearchConfig.epochs, metavar="E",
                    help=f"supernet epochs per λ, {100 * SearchConfig.warmup:.0f}%% of them "
                         f"pooled into one shared warm-up (default {SearchConfig.epochs})")
-    p.add_argument("--retrain", type=int, default=SearchConfig.retrain, metavar="R",
+    p.add_argument("--retrain", type=non_negative, default=SearchConfig.retrain, metavar="R",
                    help=f"epochs each chosen point is trained from scratch "
                         f"(default {SearchConfig.retrain})")
-    p.add_argument("--repeats", type=int, default=SearchConfig.repeats, metavar="N",
+    p.add_argument("--repeats", type=positive, default=SearchConfig.repeats, metavar="N",
                    help=f"trainings of each measured point, its accuracy their mean "
                         f"(default {SearchConfig.repeats})")
-    p.add_argument("--random", type=int, default=None, metavar="N",
+    p.add_argument("--random", type=positive, default=None, metavar="N",
                    help="random-search points (default: as many as λs); they share the same "
                         "total training epochs")
-    p.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1)")
+    p.add_argument("--jobs", type=positive, default=1, help="local worker processes (default 1)")
     p.add_argument("--dask", metavar="ADDRESS", default=None,
                    help="run on this Dask scheduler instead of locally")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--seed", type=seed, default=0, help="seed (default 0)")
+    p.add_argument("--out", required=True, metavar="DIR", type=output_dir, help="output folder")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_cosearch)
 
 
 def parse_lambdas(text):
+    """The λ sweep: one or more finite numbers >= 0, comma-separated."""
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise TailorError(f"--lambdas: '{text}' is not a comma-separated list of numbers") from None
-    if not values or any(v < 0 for v in values):
-        raise TailorError(f"--lambdas: give one or more numbers >= 0 (got '{text}')")
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of "
+                                         f"numbers") from None
+    if not values or any(not math.isfinite(v) or v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"give one or more finite numbers >= 0 (got '{text}')")
     return values
 
 
@@ -69,9 +75,6 @@ def cmd_cosearch(args):
     from .evaluator import load_evaluator
     from .space import load_space
 
-    lambdas = parse_lambdas(args.lambdas)
-    if args.jobs < 1 or (args.random is not None and args.random < 1) or args.teacher_epochs < 1:
-        raise TailorError("--jobs, --random and --teacher-epochs must be >= 1")
     torch.set_num_threads(1)
     space = load_space(args.space)
     data_name = args.data or space.data
@@ -85,7 +88,7 @@ def cmd_cosearch(args):
                           f"'{ev.space.name}', not on {args.space}")
     data = load_dataset(data_name)
     teacher = search.load_teacher(args.teacher, space, data, args.teacher_epochs, args.seed)
-    results = search.run_search(space, args.evaluator, teacher, data_name, lambdas, cfg,
+    results = search.run_search(space, args.evaluator, teacher, data_name, args.lambdas, cfg,
                                 args.random, args.jobs, args.dask, args.out)
     search_report.write_report(results, args.out)
     if args.json:

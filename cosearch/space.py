@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tailor.errors import TailorError
+from tailor.errors import TailorError, one_line, shown
 from tailor.io import read_json
 
 FORMAT = "tailor-space"
@@ -128,7 +128,7 @@ class Space:
                               f"(missing {missing or 'nothing'}, unknown {extra or 'nothing'})")
         for key, value in point.items():
             if value not in self.by_key[key].options:
-                raise TailorError(f"{where}: {key} = {value!r} is not one of "
+                raise TailorError(f"{where}: {key} = {shown(value)} is not one of "
                                   f"{list(self.by_key[key].options)}")
         return point
 
@@ -234,7 +234,7 @@ def parse_space(obj, source="<space>"):
     from nn.models import ARCHS
 
     def fail(rule, where=None):
-        raise TailorError(f"{source}: {where + ': ' if where else ''}{rule}")
+        raise TailorError(one_line(f"{source}: {where + ': ' if where else ''}{rule}"))
 
     if not isinstance(obj, dict):
         fail("a design space must be a JSON object")
@@ -248,14 +248,14 @@ def parse_space(obj, source="<space>"):
     if not isinstance(name, str) or not name:
         fail("'name' must be a non-empty string")
     model = obj.get("model")
-    if model not in ARCHS:
-        fail(f"'model' must be one of {', '.join(ARCHS)}, not {model!r}")
+    if not isinstance(model, str) or model not in ARCHS:
+        fail(f"'model' must be one of {', '.join(ARCHS)}, not {shown(model)}")
     data = obj.get("data")
-    if data not in INPUTS:
-        fail(f"'data' must be one of {', '.join(INPUTS)}, not {data!r}")
+    if not isinstance(data, str) or data not in INPUTS:
+        fail(f"'data' must be one of {', '.join(INPUTS)}, not {shown(data)}")
     target = obj.get("target")
-    if target not in TARGETS:
-        fail(f"'target' must be one of {', '.join(TARGETS)}, not {target!r}")
+    if not isinstance(target, str) or target not in TARGETS:
+        fail(f"'target' must be one of {', '.join(TARGETS)}, not {shown(target)}")
 
     n_blocks = len(ARCHS[model][1])
     blocks = [f"b{i}" for i in range(1, n_blocks + 1)]
@@ -280,23 +280,23 @@ def parse_space(obj, source="<space>"):
         for n, opts in per_name.items():
             if not isinstance(opts, list) or not opts:
                 fail(f"'{field}' of {where} '{n}' must be a non-empty list of options")
-            if len(set(map(json.dumps, opts))) != len(opts):
-                fail(f"'{field}' of {where} '{n}' lists an option twice: {opts}")
             for o in opts:
                 error = check(o)
                 if error:
                     fail(f"'{field}' of {where} '{n}': {error}")
+            if len(set(opts)) != len(opts):  # options are checked ints or strings: hashable
+                fail(f"'{field}' of {where} '{n}' lists an option twice: {shown(opts)}")
         return per_name
 
     def integer_in(lo, hi):
         def check(o):
             if not isinstance(o, int) or isinstance(o, bool) or not lo <= o <= hi:
-                return f"options must be integers in {lo}..{hi}, not {o!r}"
+                return f"options must be integers in {lo}..{hi}, not {shown(o)}"
         return check
 
     def skip_choice(o):
-        if o not in SKIP_CHOICES:
-            return f"options must be among {', '.join(SKIP_CHOICES)}, not {o!r}"
+        if not isinstance(o, str) or o not in SKIP_CHOICES:
+            return f"options must be among {', '.join(SKIP_CHOICES)}, not {shown(o)}"
 
     decisions = []
 

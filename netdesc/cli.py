@@ -1,15 +1,15 @@
 """``tailor check`` and ``tailor ref``: validate and summarise a netdesc, run the reference."""
 
+import io
 import json
-import zipfile
-from pathlib import Path
 
 import numpy as np
 
-from tailor.io import atomic_path
+from tailor.argtypes import output_file
+from tailor.io import write_bytes
 from tailor.table import format_table
 
-from .errors import NetdescError
+from .arrays import read_npy
 from .graph import macs, parameters, skips
 from .io import load
 from .reference import check_input, run
@@ -28,7 +28,7 @@ def register(sub):
                                    "[C, H, W]) and write the outputs (int64) to Y.npy.")
     p.add_argument("net", metavar="NET.json")
     p.add_argument("--input", required=True, metavar="X.npy")
-    p.add_argument("--output", required=True, metavar="Y.npy")
+    p.add_argument("--output", required=True, metavar="Y.npy", type=output_file)
     p.set_defaults(func=cmd_ref)
 
 
@@ -72,21 +72,10 @@ def cmd_check(args):
     return 0
 
 
-def load_array(path):
-    """Read an .npy file, or raise a one-line error naming it."""
-    path = Path(path)
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise NetdescError(path, "file not found") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise NetdescError(path, f"is not a readable .npy array ({e})") from None
-
-
 def read_inputs(net, path):
     """The integer inputs in the .npy file ``path`` (``[N, C, H, W]`` or one ``[C, H, W]``),
     checked against ``net``: ``(batch, single)``, ``single`` when the file held one tensor."""
-    raw = load_array(path)
+    raw = read_npy(path)
     return check_input(net, raw, source=path), raw.ndim == 3
 
 
@@ -94,9 +83,9 @@ def write_outputs(path, outputs, single):
     """Write the batch ``outputs`` as int64 .npy (just the one tensor when the inputs were
     ``single``: one input in, one output out); returns what was written."""
     y = np.asarray(outputs[0] if single else outputs, dtype=np.int64)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, y)
+    data = io.BytesIO()  # numpy's own file writes can lose a failed write's error on close
+    np.save(data, y)
+    write_bytes(path, data.getvalue())
     return y
 
 

@@ -1,6 +1,6 @@
 """Validation errors that name the file, the layer and the broken rule."""
 
-from tailor.errors import TailorError
+from tailor.errors import TailorError, one_line
 
 
 class NetdescError(TailorError):
@@ -15,4 +15,5 @@ class NetdescError(TailorError):
         self.layer = layer
         self.rule = rule
         where = f"{self.source}: layer '{layer}': " if layer is not None else f"{self.source}: "
-        super().__init__(where + rule)
+        super().__init__(one_line(where + rule))
+

@@ -1,13 +1,14 @@
 """Read and write netdesc files: ``NET.json`` plus an optional companion ``NET.npz``."""
 
+import io
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from tailor.io import atomic_path
+from tailor.io import atomic_paths, read_json
 
+from .arrays import read_npz
 from .errors import NetdescError
 from .validate import parse
 
@@ -15,24 +16,9 @@ from .validate import parse
 def load(path):
     """Load and validate ``path``; a broken file raises :class:`NetdescError`."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise NetdescError(path, "file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise NetdescError(path, f"cannot be read ({e.__class__.__name__}: {e})") from None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise NetdescError(path, f"is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    obj = read_json(path, lambda rule: NetdescError(path, rule))
     npz_path = path.with_suffix(".npz")
-    tensors = None
-    if npz_path.exists():
-        try:
-            with np.load(npz_path, allow_pickle=False) as npz:
-                tensors = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as e:
-            raise NetdescError(npz_path, f"is not a readable .npz file ({e})") from None
+    tensors = read_npz(npz_path) if npz_path.exists() else None
     return parse(obj, source=path, tensors=tensors)
 
 
@@ -77,16 +63,19 @@ def to_json_obj(net, tensors=None):
 
 
 def save(net, path, inline=False):
-    """Write ``net`` to ``path`` (JSON) with its tensors in ``path.npz`` unless ``inline``."""
+    """Write ``net`` to ``path`` (JSON) with its tensors in ``path.npz`` unless ``inline``:
+    both files or neither (a stale ``.npz`` beside an inline netdesc is removed)."""
     path = Path(path)
     tensors = None if inline else {}
-    obj = to_json_obj(net, tensors)
+    text = json.dumps(to_json_obj(net, tensors), indent=1) + "\n"
     npz_path = path.with_suffix(".npz")
-    with atomic_path(path) as tmp_json:
-        tmp_json.write_text(json.dumps(obj, indent=1) + "\n")
-        if tensors:
-            with atomic_path(npz_path) as tmp_npz:
-                with open(tmp_npz, "wb") as f:
-                    np.savez_compressed(f, **tensors)
-        else:
-            npz_path.unlink(missing_ok=True)
+    if not tensors:
+        with atomic_paths(path) as (tmp_json,):
+            tmp_json.write_text(text)
+        npz_path.unlink(missing_ok=True)
+        return
+    npz = io.BytesIO()
+    np.savez_compressed(npz, **tensors)
+    with atomic_paths(path, npz_path) as (tmp_json, tmp_npz):
+        tmp_json.write_text(text)
+        tmp_npz.write_bytes(npz.getvalue())

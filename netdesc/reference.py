@@ -79,11 +79,24 @@ def check_input(net, x, source="<input>"):
     if x.ndim != 4 or x.shape[1:] != shape:
         raise NetdescError(source, f"input must have shape [N, {', '.join(map(str, shape))}] "
                                    f"or {list(shape)} for '{net.name}' (got {list(x.shape)})")
+    if x.shape[0] == 0:
+        raise NetdescError(source, f"holds no inputs (shape {list(x.shape)}): give at least one")
     t = net.input.type
     if x.size and (x.min() < t.min or x.max() > t.max):
         bad = x.min() if x.min() < t.min else x.max()
         raise NetdescError(source, f"input values must be {t} integers in [{t.min}, {t.max}] (found {bad})")
     return x.astype(np.int64)
+
+
+# Elements of the largest intermediate array (a conv's im2col matrix) per batch chunk: large
+# batches run chunk by chunk in bounded memory.
+CHUNK_ELEMENTS = 1 << 25
+
+
+def _chunk_size(net):
+    per_input = [layer.shape[1] * layer.shape[2] * layer.weights[0].size
+                 for layer in net.layers if layer.op == "conv2d"]
+    return max(1, CHUNK_ELEMENTS // max(per_input + [1]))
 
 
 def run(net, x, all_outputs=False):
@@ -93,7 +106,19 @@ def run(net, x, all_outputs=False):
     with ``all_outputs`` a dict of every layer's output (and the input) instead.
     """
     single = np.asarray(x).ndim == 3
-    values = {net.input.name: check_input(net, x)}
+    xs = check_input(net, x)
+    step = _chunk_size(net)
+    chunks = [_run_batch(net, xs[i:i + step]) for i in range(0, len(xs), step)]
+    values = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    if all_outputs:
+        return {k: (v[0] if single else v) for k, v in values.items()}
+    out = values[net.output]
+    return out[0] if single else out
+
+
+def _run_batch(net, xs):
+    """Every layer's output (and the input) for the checked batch ``xs``."""
+    values = {net.input.name: xs}
     for layer in net.layers:
         ins = [values[n] for n in layer.inputs]
         dtype = _dtype_for(net, layer)
@@ -109,7 +134,4 @@ def run(net, x, all_outputs=False):
             values[layer.name] = _maxpool2d(layer, ins[0])
             continue
         values[layer.name] = requantize(acc, layer.shift, layer.type, layer.relu).astype(np.int64)
-    if all_outputs:
-        return {k: (v[0] if single else v) for k, v in values.items()}
-    out = values[net.output]
-    return out[0] if single else out
+    return values

@@ -7,6 +7,7 @@ A checkpoint is a dict of plain Python values and tensors (loadable with ``weigh
 ``optimize`` runs the ``teacher`` record.
 """
 
+import io
 import pickle
 import struct
 import zipfile
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 
 from tailor.errors import TailorError
-from tailor.io import atomic_path
+from tailor.io import write_bytes
 
 from .models import build_model
 
@@ -34,8 +35,17 @@ def model_from_record(record):
 
 
 def save_checkpoint(path, checkpoint):
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **checkpoint}, tmp)
+    data = io.BytesIO()  # serialized first: a failed write is then a plain OSError of the file
+    torch.save({"format": FORMAT, **checkpoint}, data)
+    write_bytes(path, data.getvalue())
+
+
+# What a damaged model record raises when it is rebuilt (a spec of other keys or types, a
+# state dict of other shapes).
+_RECORD_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError)
+_KEYS = {"train": ("model", "config", "epoch", "optimizer", "metrics"),
+         "optimize": ("model", "config", "epoch", "optimizer", "metrics", "teacher",
+                      "teacher_config")}
 
 
 def load_checkpoint(path, kind=None):
@@ -50,6 +60,19 @@ def load_checkpoint(path, kind=None):
         raise TailorError(f"{path}: not a readable checkpoint ({(str(e).splitlines() or [e.__class__.__name__])[0]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise TailorError(f"{path}: not a tailor checkpoint (written by `tailor train` or `tailor optimize`)")
+    if ckpt.get("kind") not in _KEYS:
+        raise TailorError(f"{path}: is damaged: its kind is neither 'train' nor 'optimize'")
     if kind is not None and ckpt["kind"] != kind:
         raise TailorError(f"{path}: is a '{ckpt['kind']}' checkpoint, expected '{kind}'")
+    missing = [key for key in _KEYS[ckpt["kind"]] if key not in ckpt]
+    if missing or not isinstance(ckpt["config"], dict) or not isinstance(ckpt["metrics"], dict):
+        raise TailorError(f"{path}: is damaged: "
+                          + (f"it lacks '{missing[0]}'" if missing else "config or metrics"))
+    for key in ("model", "teacher") if ckpt["kind"] == "optimize" else ("model",):
+        try:
+            model_from_record(ckpt[key])
+        except _RECORD_ERRORS as e:
+            reason = (str(e).splitlines() or [""])[0][:120]
+            raise TailorError(f"{path}: its {key} record is damaged and builds no model "
+                              f"({e.__class__.__name__}: {reason})") from None
     return ckpt

@@ -3,24 +3,16 @@
 torch is imported inside the command functions so other commands start fast.
 """
 
-import argparse
 import json
 from pathlib import Path
 
+from tailor.argtypes import (integer, non_negative, number, output_file, positive,
+                             positive_number, seed)
 from tailor.errors import TailorError
+from tailor.io import check_output_file
 from tailor.table import format_table
 
 MODEL_NAMES = ("digits-small", "resnet8", "resnet20")  # nn.models.ARCHS, without importing torch
-
-
-def _positive(text):
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})")
-    return v
 
 
 def register(sub):
@@ -31,16 +23,16 @@ def register(sub):
     p.add_argument("--model", default="digits-small", choices=MODEL_NAMES)
     p.add_argument("--data", default="digits", choices=("digits", "cifar10", "mnist"))
     p.add_argument("--data-path", metavar="DIR", help="local copy of CIFAR-10 (python batches) or MNIST (idx files)")
-    p.add_argument("--epochs", type=_positive, default=30)
-    p.add_argument("--batch-size", type=_positive, default=32)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--weight-bits", type=int, default=8, help="2..8")
-    p.add_argument("--act-bits", type=int, default=8, help="2..8")
+    p.add_argument("--epochs", type=positive, default=30)
+    p.add_argument("--batch-size", type=positive, default=32)
+    p.add_argument("--lr", type=positive_number, default=3e-3)
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--weight-bits", type=integer(2, 8), default=8, help="2..8")
+    p.add_argument("--act-bits", type=integer(2, 8), default=8, help="2..8")
     p.add_argument("--no-skips", action="store_true", help="train without skip connections (baseline)")
-    p.add_argument("--limit-train", type=_positive, metavar="N", help="use only the first N training examples")
-    p.add_argument("--limit-test", type=_positive, metavar="N", help="use only the first N test examples")
-    p.add_argument("--out", default="teacher.pt", metavar="CKPT", help="checkpoint to write (default: teacher.pt)")
+    p.add_argument("--limit-train", type=positive, metavar="N", help="use only the first N training examples")
+    p.add_argument("--limit-test", type=positive, metavar="N", help="use only the first N test examples")
+    p.add_argument("--out", default="teacher.pt", metavar="CKPT", type=output_file, help="checkpoint to write (default: teacher.pt)")
     p.add_argument("--resume", metavar="CKPT",
                    help="continue the run in this checkpoint (its settings are kept; a larger --epochs extends it)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -54,16 +46,16 @@ def register(sub):
                                    "student with knowledge distillation from the teacher.")
     p.add_argument("--teacher", metavar="CKPT", help="checkpoint written by `tailor train`")
     p.add_argument("--mode", default="remove", choices=("remove", "shorten", "remove-all"))
-    p.add_argument("--every", type=_positive, default=5, help="epochs between skip changes")
-    p.add_argument("--finetune", type=int, default=5, help="extra epochs after the last change")
-    p.add_argument("--alpha", type=float, default=0.35, help="weight of the distillation term")
+    p.add_argument("--every", type=positive, default=5, help="epochs between skip changes")
+    p.add_argument("--finetune", type=non_negative, default=5, help="extra epochs after the last change")
+    p.add_argument("--alpha", type=number(0, 1), default=0.35, help="weight of the distillation term (0..1)")
     p.add_argument("--kd", default="mse", choices=("mse", "kl"), help="distillation loss")
-    p.add_argument("--temperature", type=float, default=4.0, help="temperature of --kd kl")
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--batch-size", type=_positive, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=positive_number, default=4.0, help="temperature of --kd kl")
+    p.add_argument("--lr", type=positive_number, default=3e-3)
+    p.add_argument("--batch-size", type=positive, default=32)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--data-path", metavar="DIR", help="override the teacher's data path")
-    p.add_argument("--out", default="student.pt", metavar="CKPT", help="checkpoint to write (default: student.pt)")
+    p.add_argument("--out", default="student.pt", metavar="CKPT", type=output_file, help="checkpoint to write (default: student.pt)")
     p.add_argument("--resume", metavar="CKPT",
                    help="continue the run in this checkpoint (its settings and teacher are kept)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -76,7 +68,7 @@ def register(sub):
                                    "model equals the netdesc reference bit for bit and report "
                                    "accuracies and the fake-quant argmax agreement.")
     p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("--out", required=True, metavar="NET.json")
+    p.add_argument("--out", required=True, metavar="NET.json", type=output_file)
     p.add_argument("--name", help="network name (default: the architecture)")
     p.add_argument("--data-path", metavar="DIR", help="override the data path for verification")
     p.add_argument("--no-verify", action="store_true", help="skip the check on the test set")
@@ -156,6 +148,7 @@ def cmd_export(args):
     from .export import to_netdesc
     from .train import verify_export
 
+    check_output_file(Path(args.out).with_suffix(".npz"))  # the netdesc's tensors go beside it
     ckpt = load_checkpoint(args.checkpoint)
     model = model_from_record(ckpt["model"])
     train_config = ckpt["config"] if ckpt["kind"] == "train" else ckpt["teacher_config"]

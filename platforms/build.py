@@ -185,7 +185,10 @@ def build_design(make_accelerator, design, board_name, out_dir, baud=DEFAULT_BAU
 
     say = progress or (lambda text: None)
     say("generating RTL")
-    plan = platform.prepare(BoardTop(make_accelerator, baud), name="top", **_overrides(b, dsp))
+    try:
+        plan = platform.prepare(BoardTop(make_accelerator, baud), name="top", **_overrides(b, dsp))
+    except ValueError as e:  # a component's parameter rule, e.g. the one-byte argmax
+        raise TailorError(f"'{design}' cannot be built for the {b.name}: {e}") from None
     plan.extract(str(build_dir))
     say(f"Yosys, {b.nextpnr.removeprefix('yowasp-')} and packing for {platform.device}")
     start = time.monotonic()

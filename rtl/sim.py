@@ -24,6 +24,7 @@ from amaranth.hdl import Const, Elaboratable, Module, Signal
 
 import netdesc
 from tailor.errors import TailorError
+from tailor.io import atomic_path
 
 from .streams import CycleCounter, beat_shape, get_pixels, put_pixels
 
@@ -136,8 +137,8 @@ def run_streams(dut, inputs, outputs, feeds, count, *, monitors=(), vcd=None,
     with tqdm(total=count, unit="inference", desc="simulating", disable=None if progress else True,
               leave=False) as bar:
         try:
-            if vcd is not None:
-                with sim.write_vcd(str(vcd)):
+            if vcd is not None:  # written whole or not at all: a stopped run leaves no partial file
+                with atomic_path(vcd) as tmp, sim.write_vcd(str(tmp)):
                     sim.run()
             else:
                 sim.run()

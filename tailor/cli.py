@@ -6,7 +6,9 @@ import their heavy dependencies (torch, amaranth) only inside the command functi
 """
 
 import argparse
+import gc
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -18,8 +20,16 @@ COMMAND_MODULES = ["netdesc.cli", "nn.cli", "rtl.cli", "platforms.cli", "tailor.
                    "cosearch.costdata_cli", "cosearch.evaluator_cli", "cosearch.search_cli"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the house rule for errors: one line, naming the command (argparse's own
+    prints the usage first); subcommands' parsers are of this class too."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tailor", description="From a residual CNN to a resource-efficient FPGA accelerator.")
     parser.add_argument("--version", action="version", version=f"tailor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -37,24 +47,45 @@ def _terminate(signum, frame):
     raise Terminated
 
 
+def _ignore(unraisable):
+    """The unraisable-exception hook while work stopped mid-run (by an error or a signal) is
+    freed: a simulation's testbenches, for one, are suspended coroutines that complain
+    ("Exception ignored ... aclose()") when they are collected. The command has said why it
+    stopped; that is noise."""
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()  # signal's rule
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    hook = sys.unraisablehook
     try:
-        return args.func(args) or 0
+        code = args.func(args) or 0
+        sys.stdout.flush()  # a reader that went away shows here, in the handler below
+        return code
     except TailorError as e:
+        sys.unraisablehook = _ignore  # before this handler ends and frees the stopped work
         print(f"tailor {args.command}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        sys.unraisablehook = _ignore
         print(f"tailor {args.command}: interrupted", file=sys.stderr)
         return 130
     except Terminated:
+        sys.unraisablehook = _ignore
         print(f"tailor {args.command}: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
+    except BrokenPipeError:
+        # the reader of our output went away (`tailor check NET | head -1`): stop quietly, as a
+        # Unix tool killed by SIGPIPE does; point stdout at /dev/null so exit's flush is quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+        if sys.unraisablehook is _ignore:
+            gc.collect()  # what the stop left in reference cycles, still quietly
+            sys.unraisablehook = hook
 
 
 if __name__ == "__main__":

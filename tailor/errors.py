@@ -1,4 +1,7 @@
-"""The one exception type the command line turns into a one-line message and a non-zero exit."""
+"""The one exception type the command line turns into a one-line message and a non-zero exit,
+and the helpers that keep its messages one line."""
+
+import reprlib
 
 
 class TailorError(Exception):
@@ -6,3 +9,27 @@ class TailorError(Exception):
 
     The CLI prints ``str(error)`` without a traceback; anything else that escapes is a bug.
     """
+
+
+class _Brief(reprlib.Repr):
+    """reprlib's cut-down repr, also for integers whose digits Python will not print."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.maxlevel, self.maxlist, self.maxdict, self.maxtuple = 2, 4, 4, 4
+        self.maxstring = self.maxother = self.maxlong = limit
+
+    def repr_int(self, x, level):
+        return repr(x) if x.bit_length() <= 128 else f"<a {x.bit_length()}-bit integer>"
+
+
+def shown(value, limit=40):
+    """``repr(value)`` for a one-line message about a user's value: about ``limit``
+    characters at most, also for a 5,000-digit integer or a list nested 3,000 deep."""
+    return _Brief(limit).repr(value)
+
+
+def one_line(text):
+    """``text`` with control characters escaped: a key or name from a user's file may hold a
+    newline, and a message is one line."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

@@ -1,5 +1,6 @@
 """``tailor demo`` and ``tailor study``: the Tailor study from PyTorch to bitstream."""
 
+from .argtypes import integer, output_dir, positive
 from .errors import TailorError
 
 BOARDS = ("icebreaker", "ulx3s-85f")
@@ -11,7 +12,7 @@ def register(sub):
                                    "skip-shortened students by distillation, export, simulate, "
                                    "synthesize (ice40, ecp5), build the iCEBreaker bitstream of the "
                                    "best, and write a report folder.")
-    p.add_argument("--out", default="report", metavar="DIR", help="report folder (default: report)")
+    p.add_argument("--out", default="report", metavar="DIR", type=output_dir, help="report folder (default: report)")
     _common(p)
     p.set_defaults(func=cmd_demo)
 
@@ -22,27 +23,24 @@ def register(sub):
     p.add_argument("--model", default="resnet8", choices=("resnet8", "resnet20", "digits-small"))
     p.add_argument("--data", metavar="NAME:PATH",
                    help="a local data set copy, e.g. cifar10:/data/cifar-10-batches-py")
-    p.add_argument("--out", default="report-study", metavar="DIR")
+    p.add_argument("--out", default="report-study", metavar="DIR", type=output_dir)
     p.add_argument("--board", choices=BOARDS, default=None, help="also build a bitstream")
     _common(p)
     p.set_defaults(func=cmd_study)
 
 
 def _common(p):
-    p.add_argument("--epochs", type=int, default=None, help="teacher epochs")
-    p.add_argument("--sim-images", type=int, default=None, help="images simulated per accelerator")
+    p.add_argument("--epochs", type=positive, default=None, help="teacher epochs")
+    p.add_argument("--sim-images", type=integer(2), default=None,
+                   help="images simulated per accelerator (>= 2: the steady state is measured "
+                        "between two inferences)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def _overrides(cfg, args):
     if args.epochs is not None:
-        if args.epochs < 1:
-            raise TailorError(f"--epochs must be >= 1 (got {args.epochs})")
         cfg.teacher_epochs = args.epochs
     if args.sim_images is not None:
-        if args.sim_images < 2:
-            raise TailorError(f"--sim-images must be >= 2 (got {args.sim_images}): the steady state "
-                              "is measured between two inferences")
         cfg.sim_images = args.sim_images
     return cfg
 

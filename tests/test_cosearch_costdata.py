@@ -3,6 +3,7 @@
 taking its workers with it, the same rows on a Dask LocalCluster, and the command line."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -162,11 +163,28 @@ def _commands(processes):
 
 def test_malformed_data_file(tmp_path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"key": "a", "status": "ok"}\n{oops\n')
-    with pytest.raises(TailorError, match=r"bad.jsonl: line 2: not a JSON object"):
+    failed = '{"key": "a", "status": "failed", "index": 0, "point": {}}\n'
+    assert costdata.read_rows(bad) == [] and not bad.exists()
+    bad.write_text(failed)
+    assert [r["key"] for r in costdata.read_rows(bad)] == ["a"]
+    bad.write_text(failed + '{oops\n')
+    with pytest.raises(TailorError, match=r"bad.jsonl: line 2: is not valid JSON"):
         costdata.read_rows(bad)
-    bad.write_text('{"status": "ok"}\n')
-    with pytest.raises(TailorError, match=r"line 1: not a cost-data row"):
+    for row, rule in [('{"status": "ok"}', "needs a string 'key'"),
+                      ('{"key": ["a"], "status": "failed", "index": 0, "point": {}}',
+                       "needs a string 'key'"),
+                      ('{"key": "a", "status": "failed", "index": -1, "point": {}}',
+                       "'index' must be an integer >= 0, not -1"),
+                      ('{"key": "a", "status": "failed", "index": 0, "point": []}',
+                       "'point' must be an object"),
+                      ('{"key": "a", "status": "ok", "index": 0, "point": {}, "LUT": "many"}',
+                       "'LUT' must be a number >= 0, not 'many'"),
+                      ('[1]', "not a JSON object")]:
+        bad.write_text(failed + row + "\n")
+        with pytest.raises(TailorError, match=rf"line 2: not a cost-data row \({re.escape(rule)}"):
+            costdata.read_rows(bad)
+    bad.write_bytes(b"\xff\n")
+    with pytest.raises(TailorError, match=r"bad.jsonl: is not UTF-8 text"):
         costdata.read_rows(bad)
 
 
@@ -179,8 +197,11 @@ def test_cli(tmp_path, capsys):
     (row,) = costdata.read_rows(out)
     assert row["status"] == "ok" and row["target"] == "xilinx"
     assert "1 measurements (0 failed), 0 already there" in capsys.readouterr().out
-    assert main(["costdata", str(space), "--n", "0", "--out", str(out)]) == 1
-    assert "--n, --jobs, --replicates and --replicate-every must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["costdata", str(space), "--n", "0", "--out", str(out)])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == ("tailor costdata: error: argument --n: must be an integer "
+                                       ">= 1 (got '0') (see tailor costdata --help)\n")
     (tmp_path / "broken.json").write_text(json.dumps(dict(TINY, target="stratix")))
     assert main(["costdata", str(tmp_path / "broken.json"), "--n", "1", "--out",
                  str(tmp_path / "x.jsonl")]) == 1

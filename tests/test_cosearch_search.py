@@ -302,6 +302,8 @@ def test_a_teacher_that_is_not_the_baseline_is_refused(tmp_path):
     space = parse_space(TOY)
     model = space.build_model(search.baseline_arch(space))
     model.blocks[0].remove_skips()
-    save_checkpoint(tmp_path / "t.pt", {"kind": "train", "model": model_record(model)})
+    save_checkpoint(tmp_path / "t.pt", {"kind": "train", "model": model_record(model),
+                                        "config": {}, "epoch": 0, "optimizer": None,
+                                        "metrics": {}})
     with pytest.raises(TailorError, match="must be the space's baseline"):
         search.load_teacher(tmp_path / "t.pt", space, load_dataset("digits", limit_train=8))

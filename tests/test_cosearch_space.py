@@ -123,7 +123,7 @@ def test_unreadable_space_files(tmp_path):
     with pytest.raises(TailorError, match="file not found"):
         load_space(tmp_path / "none.json")
     (tmp_path / "bad.json").write_text("{")
-    with pytest.raises(TailorError, match="is not a readable JSON file"):
+    with pytest.raises(TailorError, match="is not valid JSON"):
         load_space(tmp_path / "bad.json")
     (tmp_path / "list.json").write_text("[]")
     with pytest.raises(TailorError, match="must be a JSON object"):

@@ -45,7 +45,7 @@ def test_ref_batch_and_single(small, tmp_path):
 @pytest.mark.parametrize("make_input, message", [
     (lambda p: np.save(p, np.zeros((2, 8, 8), int)), r"x.npy: input must have shape \[N, 1, 8, 8\]"),
     (lambda p: np.save(p, np.full((1, 8, 8), 256)), r"input values must be u8 integers in \[0, 255\] \(found 256\)"),
-    (lambda p: np.save(p, np.zeros((1, 8, 8))), r"input must be an integer array"),
+    (lambda p: np.save(p, np.zeros((1, 8, 8))), r"must be an integer array"),
     (lambda p: p.write_bytes(b"not numpy"), r"x.npy: is not a readable .npy array"),
     (lambda p: None, r"x.npy: file not found"),
 ])

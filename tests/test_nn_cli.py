@@ -63,8 +63,10 @@ def test_errors_are_one_line(tmp_path, capsys):
     code, _, err = run(capsys, "train", "--data", "cifar10", "--data-path", str(tmp_path / "none"),
                        "--out", str(tmp_path / "t.pt"))
     assert code == 1 and "none: CIFAR-10 folder not found" in err
-    code, _, err = run(capsys, "train", "--weight-bits", "9", "--out", str(tmp_path / "t.pt"))
-    assert code == 1 and "weight bits must be 2..8" in err
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--weight-bits", "9", "--out", str(tmp_path / "t.pt")])
+    assert stop.value.code == 2 and "argument --weight-bits: must be an integer in 2..8" in \
+        capsys.readouterr().err
     assert not (tmp_path / "t.pt").exists()
     code, _, err = run(capsys, "optimize")
     assert code == 1 and "--teacher" in err

@@ -80,12 +80,17 @@ HW_ERRORS = [
     ({"parallelism": {"c1": 0}}, r"hw.json: layer 'c1': parallelism must be an integer"),
     ({"parallelism": {"p1": 2}}, r"hw.json: layer 'p1': parallelism applies to conv2d and dense"),
     ({"fifo_depths": {"c2": 4}}, r"hw.json: layer 'c2': fifo_depths applies to add layers"),
-    ({"fifo_depths": {"a1": 0}}, r"hw.json: layer 'a1': fifo depth must be a positive integer"),
+    ({"fifo_depths": {"a1": 0}}, r"hw.json: layer 'a1': fifo depth must be an integer in 1\.\.262,144 beats, not 0"),
+    ({"fifo_depths": {"a1": 10 ** 9}}, r"hw.json: layer 'a1': fifo depth must be an integer in 1\.\.262,144 beats, not 1000000000"),
     ({"rate_fifo_depths": {"c1.a": 2}}, r"hw.json: layer 'c1': rate_fifo_depths key 'c1.a' must name port i"),
-    ({"rate_fifo_depths": {"a1.b": -1}}, r"hw.json: layer 'a1': rate fifo depth must be an integer >= 0"),
+    ({"rate_fifo_depths": {"a1.b": -1}}, r"hw.json: layer 'a1': rate fifo depth must be an integer in 0\.\.262,144"),
+    ({"rate_fifo_depths": {"a1.b": 2 ** 40}}, r"hw.json: layer 'a1': rate fifo depth must be an integer in 0\.\.262,144"),
+    ({"parallelism": {"c1": 10 ** 999}}, r"hw.json: layer 'c1': parallelism must be an integer in 1\.\.18 \(MACs per output pixel\), not <a 3319-bit integer>"),
+    ({"parallelism": {"c1": 10 ** 1000}}, r"hw.json: holds a number of more than 1000 digits"),
+    ("[" * 100000, r"hw.json: nests values 100000 deep; the limit is 64"),
     ({"memory_style": "lutram"}, r"hw.json: memory_style must be one of auto, block, registers"),
     ({"paralelism": {}}, r"hw.json: unknown key 'paralelism'"),
-    ("not json", r"hw.json: is not a readable JSON file"),
+    ("not json", r"hw.json: is not valid JSON"),
 ]
 
 

@@ -1,0 +1,68 @@
+"""argparse types for every number and path the ``tailor`` commands take, so a bad value is
+refused when the command line is parsed: before any work, in one line (``tailor CMD: error:
+argument --lr: ...``), with the accepted range."""
+
+import argparse
+import math
+
+from .errors import TailorError
+from .io import check_output_dir, check_output_file
+
+MAX_SEED = (1 << 32) - 1  # numpy's and torch's seeding both take it
+
+
+def integer(lo=None, hi=None):
+    """An integer in ``lo..hi`` (either bound may be open)."""
+    rng = (f"in {lo}..{hi}" if hi is not None else f">= {lo}") if lo is not None \
+        else f"<= {hi}" if hi is not None else ""
+
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer {rng} (got {text!r})") from None
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"must be an integer {rng} (got {text!r})")
+        return v
+    parse.__name__ = "integer"
+    return parse
+
+
+def number(lo=None, hi=None, above=None):
+    """A finite number in ``lo..hi``, or greater than ``above``."""
+    rng = f"> {above:g}" if above is not None else \
+        f"in {lo:g}..{hi:g}" if hi is not None else f">= {lo:g}" if lo is not None else ""
+
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            v = math.nan
+        if not math.isfinite(v) or (above is not None and v <= above) \
+                or (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"must be a finite number {rng} (got {text!r})")
+        return v
+    parse.__name__ = "number"
+    return parse
+
+
+positive = integer(1)
+non_negative = integer(0)
+seed = integer(0, MAX_SEED)
+positive_number = number(above=0)
+
+
+def _path_type(check):
+    def parse(text):
+        try:
+            check(text)
+        except TailorError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return text
+    return parse
+
+
+output_file = _path_type(check_output_file)
+output_file.__name__ = "output file"
+output_dir = _path_type(check_output_dir)
+output_dir.__name__ = "output folder"
