@@ -217,6 +217,8 @@ def _append_row(f, out, row):
             left = left[f.write(left):]
     except OSError as e:
         os.ftruncate(f.fileno(), end)
+        if end == 0:  # no row at all: leave no empty file behind either
+            out.unlink()
         raise TailorError(f"{out}: cannot append a row ({e.strerror or e}); the rows before "
                           f"it are kept") from None
 

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 
 from . import __version__
 from .errors import TailorError
@@ -47,32 +48,45 @@ def _terminate(signum, frame):
     raise Terminated
 
 
-def _ignore(unraisable):
-    """The unraisable-exception hook while work stopped mid-run (by an error or a signal) is
-    freed: a simulation's testbenches, for one, are suspended coroutines that complain
-    ("Exception ignored ... aclose()") when they are collected. The command has said why it
-    stopped; that is noise."""
+class _Quiet:
+    """Work stopped mid-run (by an error or a signal) is freed as the command returns, and
+    complains: a simulation's testbenches are suspended coroutines ("Exception ignored ...
+    aclose()"), a design whose elaboration failed warns of its never-used components. The
+    command has said in one line why it stopped; the rest is noise, silenced from the handler
+    (before it frees the work) until :meth:`close` has collected what is left."""
+
+    def __init__(self):
+        self.hook = sys.unraisablehook
+        self.warnings = warnings.catch_warnings()
+        self.warnings.__enter__()
+        warnings.simplefilter("ignore")
+        sys.unraisablehook = lambda unraisable: None
+
+    def close(self):
+        gc.collect()
+        sys.unraisablehook = self.hook
+        self.warnings.__exit__(None, None, None)
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()  # signal's rule
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
-    hook = sys.unraisablehook
+    quiet = None
     try:
         code = args.func(args) or 0
         sys.stdout.flush()  # a reader that went away shows here, in the handler below
         return code
     except TailorError as e:
-        sys.unraisablehook = _ignore  # before this handler ends and frees the stopped work
+        quiet = _Quiet()
         print(f"tailor {args.command}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        sys.unraisablehook = _ignore
+        quiet = _Quiet()
         print(f"tailor {args.command}: interrupted", file=sys.stderr)
         return 130
     except Terminated:
-        sys.unraisablehook = _ignore
+        quiet = _Quiet()
         print(f"tailor {args.command}: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
     except BrokenPipeError:
@@ -83,9 +97,8 @@ def main(argv=None):
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
-        if sys.unraisablehook is _ignore:
-            gc.collect()  # what the stop left in reference cycles, still quietly
-            sys.unraisablehook = hook
+        if quiet is not None:
+            quiet.close()
 
 
 if __name__ == "__main__":

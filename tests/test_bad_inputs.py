@@ -22,8 +22,10 @@ import numpy as np
 import pytest
 import torch
 
+import netdesc
 from cosearch.evaluator import FORMAT as EVALUATOR_FORMAT
 from cosearch.evaluator import VERSION as EVALUATOR_VERSION
+from netdesc.builder import NetBuilder
 from nn.checkpoint import model_record, save_checkpoint
 from nn.models import build_model, model_spec
 from platforms.toolchain import run_tool
@@ -492,3 +494,16 @@ def test_synth_failure_keeps_the_log_it_names(tiny, capsys, monkeypatch):
     log = Path(err[0].split("full log: ")[1].rstrip(")"))
     assert log.read_text().startswith("ERROR: something")
     shutil.rmtree(log.parent)
+
+
+def test_board_top_parameter_rule_is_one_line(tmp_path, capsys):
+    """The UART top sends an [N] output's argmax as one byte: N > 256 is refused before Yosys."""
+    b = NetBuilder("wide", (1, 2, 2), rng=0)
+    b.global_avg_pool("g")
+    b.dense("fc", 300)
+    path = tmp_path / "wide.json"
+    netdesc.save(b.build(), path)
+    code, _, err = run(["build", path, "--board", "icebreaker", "--out", tmp_path / "out"],
+                       capsys)
+    assert_one_error(code, err, "build", "'wide' cannot be built for the icebreaker: an [N] output "
+                                         "sends its argmax as one byte, so N must be at most 256")
