@@ -40,7 +40,7 @@ def _check_header(header, available, source, cap=MAX_ARRAY_BYTES):
     """The declared array is an integer array that fits the ``available`` bytes and ``cap``;
     returns its size in bytes."""
     shape, _, dtype = header
-    if dtype.hasobject or dtype.kind not in "iu" or dtype.fields is not None:
+    if dtype.kind not in "iu":  # objects (pickles), records and floats alike
         raise NetdescError(source, f"must be an integer array (its dtype is {dtype})")
     if any(d < 0 for d in shape):
         raise NetdescError(source, f"declares an invalid shape {list(shape)}")
@@ -81,12 +81,12 @@ def read_npz(path):
     try:
         with zipfile.ZipFile(path) as z:
             for info in z.infolist():
-                where = f"{path}: array '{info.filename.removesuffix('.npy')}'"
+                name = info.filename.removesuffix(".npy")
+                where = f"{path}: array '{name}'"
                 with z.open(info) as f:
                     left -= _check_header(_header(f, where), info.file_size, where, cap=left)
                     f.seek(0)
-                    arrays[info.filename.removesuffix(".npy")] = npy.read_array(
-                        f, allow_pickle=False)
+                    arrays[name] = npy.read_array(f, allow_pickle=False)
     except FileNotFoundError:
         raise NetdescError(path, "file not found") from None
     except NetdescError:

@@ -1,5 +1,7 @@
 """The reference executor on hand-computed cases and, with hypothesis, against direct loops."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -276,3 +278,14 @@ def test_reference_equals_direct_loops(case):
         assert got[name].tolist() == value, name
     batch = netdesc.run(net, np.stack([x, x]))
     assert batch[1].tolist() == want[net.output]
+
+
+def test_large_batches_run_in_chunks_with_the_same_results(monkeypatch):
+    net = netdesc.load(Path(__file__).parents[1] / "examples" / "small_resnet.json")
+    x = np.random.default_rng(5).integers(0, 256, size=(7, *net.input.shape))
+    whole = netdesc.run(net, x, all_outputs=True)
+    monkeypatch.setattr("netdesc.reference.CHUNK_ELEMENTS", 1)  # one input per chunk
+    chunked = netdesc.run(net, x, all_outputs=True)
+    assert whole.keys() == chunked.keys()
+    assert all(np.array_equal(whole[k], chunked[k]) for k in whole)
+    assert np.array_equal(netdesc.run(net, x[3]), whole[net.output][3])
