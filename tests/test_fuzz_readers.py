@@ -18,6 +18,7 @@ the reader is called, so a failing example stays readable.
 """
 
 import copy
+import importlib.util
 import io
 import json
 import struct
@@ -30,7 +31,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conftest import _tiny_net
 from cosearch import costdata
 from cosearch.space import KEYS as SPACE_KEYS
 from cosearch.space import Space, load_space, parse_space
@@ -172,6 +172,16 @@ def mutated(draw, base, keys, max_mutations=3):
 
 NETDESC_KEYS = sorted(TOP_KEYS | INPUT_KEYS | set().union(*OP_KEYS.values()) | {"x-note"})
 netdesc_keys = st.one_of(st.sampled_from(NETDESC_KEYS), json_keys)
+
+def _tiny_net():
+    """The every-op tiny net of this folder's conftest.py, read by path: with tests/ and
+    sim_tests/ collected together, ``import conftest`` may find the other folder's."""
+    spec = importlib.util.spec_from_file_location("tests_conftest",
+                                                  Path(__file__).with_name("conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module._tiny_net()
+
 
 TINY = _tiny_net()
 
