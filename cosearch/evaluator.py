@@ -305,17 +305,13 @@ class Evaluator:
         return np.rint(np.stack([c[m].numpy() for m in METRICS], axis=1).astype(np.float64))
 
     def save(self, path):
-        import io
-
-        from tailor.io import write_bytes
+        from tailor.io import serialized, write_bytes
         torch = _torch()
         state = {"format": FORMAT, "version": VERSION, "space": self.space.to_json_obj(),
                  "cost": self.cost_net.state_dict(),
                  "cost_shape": self.cost_net.shape_args, "hw": self.hw_net.state_dict(),
                  "hw_shape": self.hw_net.shape_args, "info": self.info}
-        data = io.BytesIO()  # serialized first: a failed write is then a plain OSError
-        torch.save(state, data)
-        write_bytes(path, data.getvalue())
+        write_bytes(path, serialized(lambda f: torch.save(state, f)))
 
 
 def _build_nets(space, features, cost_shape, hw_shape):

@@ -12,6 +12,8 @@ import zipfile
 import numpy as np
 from numpy.lib import format as npy
 
+from tailor.errors import reason
+
 from .errors import NetdescError
 
 MAX_ARRAY_BYTES = 1 << 30
@@ -72,7 +74,7 @@ def read_npy(path):
     except NetdescError:
         raise
     except Exception as e:  # numpy's header parser and zipfile raise a dozen types on bad bytes
-        raise NetdescError(path, f"is not a readable .npy array ({_reason(e)})") from None
+        raise NetdescError(path, f"is not a readable .npy array ({reason(e)})") from None
 
 
 def read_npz(path):
@@ -92,10 +94,6 @@ def read_npz(path):
     except NetdescError:
         raise
     except Exception as e:  # as in read_npy, and zlib / zipfile errors of damaged archives
-        raise NetdescError(path, f"is not a readable .npz file ({_reason(e)})") from None
+        raise NetdescError(path, f"is not a readable .npz file ({reason(e)})") from None
     return arrays
 
-
-def _reason(e):
-    text = (str(e).splitlines() or [""])[0][:160]
-    return f"{e.__class__.__name__}: {text}" if text else e.__class__.__name__

@@ -1,12 +1,11 @@
 """``tailor check`` and ``tailor ref``: validate and summarise a netdesc, run the reference."""
 
-import io
 import json
 
 import numpy as np
 
 from tailor.argtypes import output_file
-from tailor.io import write_bytes
+from tailor.io import serialized, write_bytes
 from tailor.table import format_table
 
 from .arrays import read_npy
@@ -83,9 +82,7 @@ def write_outputs(path, outputs, single):
     """Write the batch ``outputs`` as int64 .npy (just the one tensor when the inputs were
     ``single``: one input in, one output out); returns what was written."""
     y = np.asarray(outputs[0] if single else outputs, dtype=np.int64)
-    data = io.BytesIO()  # numpy's own file writes can lose a failed write's error on close
-    np.save(data, y)
-    write_bytes(path, data.getvalue())
+    write_bytes(path, serialized(lambda f: np.save(f, y)))
     return y
 
 

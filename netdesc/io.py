@@ -1,12 +1,11 @@
 """Read and write netdesc files: ``NET.json`` plus an optional companion ``NET.npz``."""
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 
-from tailor.io import atomic_paths, read_json
+from tailor.io import atomic_paths, read_json, serialized
 
 from .arrays import read_npz
 from .errors import NetdescError
@@ -74,8 +73,7 @@ def save(net, path, inline=False):
             tmp_json.write_text(text)
         npz_path.unlink(missing_ok=True)
         return
-    npz = io.BytesIO()
-    np.savez_compressed(npz, **tensors)
+    npz = serialized(lambda f: np.savez_compressed(f, **tensors))
     with atomic_paths(path, npz_path) as (tmp_json, tmp_npz):
         tmp_json.write_text(text)
-        tmp_npz.write_bytes(npz.getvalue())
+        tmp_npz.write_bytes(npz)

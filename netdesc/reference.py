@@ -108,7 +108,10 @@ def run(net, x, all_outputs=False):
     single = np.asarray(x).ndim == 3
     xs = check_input(net, x)
     step = _chunk_size(net)
-    chunks = [_run_batch(net, xs[i:i + step]) for i in range(0, len(xs), step)]
+    chunks = []
+    for i in range(0, len(xs), step):  # each chunk's intermediates are dropped unless asked for
+        values = _run_batch(net, xs[i:i + step])
+        chunks.append(values if all_outputs else {net.output: values[net.output]})
     values = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
     if all_outputs:
         return {k: (v[0] if single else v) for k, v in values.items()}

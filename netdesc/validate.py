@@ -43,7 +43,8 @@ def _is_int(v):
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
-def _is_name(v):
+def is_name(v):
+    """Whether ``v`` keeps the naming rule (:data:`NAME`)."""
     return isinstance(v, str) and len(v) <= MAX_NAME and NAME.fullmatch(v) is not None
 
 
@@ -86,7 +87,7 @@ class _Checker:
     def name(self, obj, key):
         """A layer or input name: an HDL identifier (:data:`NAME`)."""
         v = obj.get(key)
-        if not _is_name(v):
+        if not is_name(v):
             self.fail(f"'{key}' must be a name of letters, digits and '_', not starting with a "
                       f"digit, at most {MAX_NAME} characters (got {shown(v)})")
         return v
@@ -180,7 +181,7 @@ def parse(obj, source="<netdesc>", tensors=None):
     layers = []
     for index, lobj in enumerate(layers_obj):
         given = lobj.get("name") if isinstance(lobj, dict) else None
-        c.layer = given if _is_name(given) else f"#{index}"
+        c.layer = given if is_name(given) else f"#{index}"
         if not isinstance(lobj, dict):
             c.fail("a layer must be a JSON object")
         lname = c.name(lobj, "name")

@@ -7,7 +7,6 @@ A checkpoint is a dict of plain Python values and tensors (loadable with ``weigh
 ``optimize`` runs the ``teacher`` record.
 """
 
-import io
 import pickle
 import struct
 import zipfile
@@ -15,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from tailor.errors import TailorError
-from tailor.io import write_bytes
+from tailor.errors import TailorError, reason
+from tailor.io import serialized, write_bytes
 
 from .models import build_model
 
@@ -35,9 +34,7 @@ def model_from_record(record):
 
 
 def save_checkpoint(path, checkpoint):
-    data = io.BytesIO()  # serialized first: a failed write is then a plain OSError of the file
-    torch.save({"format": FORMAT, **checkpoint}, data)
-    write_bytes(path, data.getvalue())
+    write_bytes(path, serialized(lambda f: torch.save({"format": FORMAT, **checkpoint}, f)))
 
 
 # What a damaged model record raises when it is rebuilt (a spec of other keys or types, a
@@ -72,7 +69,6 @@ def load_checkpoint(path, kind=None):
         try:
             model_from_record(ckpt[key])
         except _RECORD_ERRORS as e:
-            reason = (str(e).splitlines() or [""])[0][:120]
             raise TailorError(f"{path}: its {key} record is damaged and builds no model "
-                              f"({e.__class__.__name__}: {reason})") from None
+                              f"({reason(e)})") from None
     return ckpt

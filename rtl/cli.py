@@ -3,14 +3,14 @@
 import argparse
 import json
 
-from netdesc.validate import MAX_NAME, NAME
+from netdesc.validate import MAX_NAME, is_name
 from tailor.argtypes import output_file, positive
 from tailor.table import format_table
 
 
 def _module_name(text):
     """A Verilog / RTLIL module name: the netdesc naming rule (an identifier)."""
-    if len(text) > MAX_NAME or not NAME.fullmatch(text):
+    if not is_name(text):
         raise argparse.ArgumentTypeError(
             f"must be an identifier of letters, digits and '_', not starting with a digit, at "
             f"most {MAX_NAME} characters (got {text!r})")

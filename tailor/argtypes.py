@@ -11,17 +11,16 @@ from .io import check_output_dir, check_output_file
 MAX_SEED = (1 << 32) - 1  # numpy's and torch's seeding both take it
 
 
-def integer(lo=None, hi=None):
-    """An integer in ``lo..hi`` (either bound may be open)."""
-    rng = (f"in {lo}..{hi}" if hi is not None else f">= {lo}") if lo is not None \
-        else f"<= {hi}" if hi is not None else ""
+def integer(lo, hi=None):
+    """An integer in ``lo..hi`` (``hi`` None: no upper bound)."""
+    rng = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
 
     def parse(text):
         try:
             v = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer {rng} (got {text!r})") from None
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            v = None
+        if v is None or v < lo or (hi is not None and v > hi):
             raise argparse.ArgumentTypeError(f"must be an integer {rng} (got {text!r})")
         return v
     parse.__name__ = "integer"

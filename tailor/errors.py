@@ -29,6 +29,13 @@ def shown(value, limit=40):
     return _Brief(limit).repr(value)
 
 
+def reason(e, limit=160):
+    """What exception ``e`` of a library says, for the parentheses of a one-line message: its
+    class and the first line of its text, cut to ``limit`` characters."""
+    text = (str(e).splitlines() or [""])[0][:limit]
+    return f"{e.__class__.__name__}: {text}" if text else e.__class__.__name__
+
+
 def one_line(text):
     """``text`` with control characters escaped: a key or name from a user's file may hold a
     newline, and a message is one line."""

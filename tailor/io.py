@@ -9,6 +9,7 @@ file where the user expects a result.
 """
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -136,6 +137,15 @@ def write_text(path, text):
 def write_bytes(path, data):
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def serialized(save):
+    """The bytes ``save(file)`` writes (``np.save``, ``torch.save``, ...), made in memory.
+    Outputs are serialized first and then written with :func:`write_bytes`: the libraries'
+    own file writes can lose a failed write's error (numpy's did, on close)."""
+    buffer = io.BytesIO()
+    save(buffer)
+    return buffer.getvalue()
 
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
