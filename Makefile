@@ -3,7 +3,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test clean
+.PHONY: demo test lint clean
 
 $(BIN)/tailor: pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,8 +16,14 @@ $(BIN)/tailor: pyproject.toml
 demo: $(BIN)/tailor
 	$(BIN)/tailor demo --out report
 
+# The package layers and the torch-free netdesc / RTL (pyproject's import-linter contracts),
+# then ruff: checked before the tests, so a broken contract fails CI at once.
+lint: $(BIN)/tailor
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check --no-cache .
+
 # pytest exits 5 when it collects nothing: for this project that means a broken suite, so say so.
-test: $(BIN)/tailor
+test: lint
 	@$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; the suite is misconfigured" >&2; fi; \
 	exit $$rc

@@ -31,7 +31,7 @@ from cosearch import search, search_report
 from cosearch.search_cli import parse_lambdas
 from cosearch.space import load_space
 from nn.data import load_dataset
-from tailor.table import format_table
+from common.table import format_table
 
 SPACE = "cosearch/spaces/digits.json"
 SEEDS = (0, 1, 2)

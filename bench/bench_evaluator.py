@@ -58,7 +58,7 @@ def main():
     if replicated:
         single = evaluate(ev, [r for r in rows if replicate_of(r) == 0], where=args.data,
                           seed=args.seed)["models"][EVALUATOR]
-        print(f"\nthe evaluator against one weight seed per design (replicate 0 alone): " +
+        print("\nthe evaluator against one weight seed per design (replicate 0 alone): " +
               ", ".join(f"MAPE {m} {single[m]['mape']:.2f}%, τ {m} {single[m]['tau']:.3f}"
                         for m in ("LUT", "FF", "BRAM")))
         print(f"seed to seed, {replicated['designs']} held-out designs measured twice: " +

@@ -31,7 +31,7 @@ from netdesc.builder import resnet8_shaped, small_resnet  # noqa: E402
 from rtl.hwconfig import HwConfig  # noqa: E402
 from rtl.network import NetworkTop  # noqa: E402
 from rtl.sim import simulate_top  # noqa: E402
-from tailor.table import format_table  # noqa: E402
+from common.table import format_table  # noqa: E402
 
 NETS = {"small": small_resnet, "resnet8": resnet8_shaped}
 

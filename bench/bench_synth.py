@@ -32,11 +32,11 @@ import netdesc  # noqa: E402
 from netdesc.builder import NetBuilder  # noqa: E402
 from platforms.build import build, minimal_hw  # noqa: E402
 from platforms.regression import BASELINES, reference_nets, save_baseline  # noqa: E402
-from tailor.errors import TailorError  # noqa: E402
+from common.errors import TailorError  # noqa: E402
 from platforms.resources import CATEGORIES, TARGETS  # noqa: E402
 from platforms.synth import synthesize_net  # noqa: E402
-from tailor.io import write_text  # noqa: E402
-from tailor.table import format_table  # noqa: E402
+from common.io import write_text  # noqa: E402
+from common.table import format_table  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 

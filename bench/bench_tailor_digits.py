@@ -14,7 +14,7 @@ import torch
 from nn.distill import DistillConfig, tailor_optimize
 from nn.export import to_netdesc
 from nn.train import TrainConfig, load_data, train_teacher
-from tailor.table import format_table
+from common.table import format_table
 
 SEEDS = (0, 1, 2)
 TEACHER_EPOCHS = 30

@@ -39,8 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tailor.errors import TailorError, one_line, shown
-from tailor.io import parse_json, read_text, write_text
+from common.errors import TailorError, one_line, shown
+from common.io import parse_json, read_text, write_text
 
 from .executor import executor
 
@@ -174,7 +174,7 @@ def read_rows(path):
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        row = parse_json(line, lambda rule: TailorError(f"{path}: line {n}: {rule}"))
+        row = parse_json(line, lambda rule, n=n: TailorError(f"{path}: line {n}: {rule}"))
         problem = row_error(row)
         if problem:
             raise TailorError(one_line(f"{path}: line {n}: not a cost-data row ({problem})"))

@@ -1,7 +1,7 @@
 """``tailor costdata``: measure designs sampled from a space with the real flow (see
 :mod:`cosearch.costdata`)."""
 
-from tailor.argtypes import non_negative, output_file, positive, positive_number, seed
+from common.argtypes import non_negative, output_file, positive, positive_number, seed
 
 
 def register(sub):

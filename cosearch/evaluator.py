@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 from .costdata import design_rows
 from .features import FEATURES, UNIT_TYPES, Features
@@ -305,7 +305,7 @@ class Evaluator:
         return np.rint(np.stack([c[m].numpy() for m in METRICS], axis=1).astype(np.float64))
 
     def save(self, path):
-        from tailor.io import serialized, write_bytes
+        from common.io import serialized, write_bytes
         torch = _torch()
         state = {"format": FORMAT, "version": VERSION, "space": self.space.to_json_obj(),
                  "cost": self.cost_net.state_dict(),

@@ -3,8 +3,8 @@
 
 import json
 
-from tailor.argtypes import non_negative, output_dir, output_file, positive, seed
-from tailor.errors import TailorError
+from common.argtypes import non_negative, output_dir, output_file, positive, seed
+from common.errors import TailorError
 
 
 def register(sub):

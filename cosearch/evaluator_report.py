@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tailor.errors import TailorError
-from tailor.io import write_text
-from tailor.plots import pyplot, save_png
-from tailor.table import format_table
+from common.errors import TailorError
+from common.io import write_text
+from common.plots import pyplot, save_png
+from common.table import format_table
 
 from .evaluator import HELD_OUT_RULE, METRICS, encodings, split_rows, targets
 

@@ -6,7 +6,7 @@ user names its scheduler. Both are futures executors and are used through the sa
 import os
 import signal
 
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 
 def _init_worker():

@@ -83,7 +83,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 from .executor import executor
 
@@ -749,7 +749,7 @@ def is_network_of(model, space, arch):
 
 
 def write_json(path, results):
-    from tailor.io import write_text
+    from common.io import write_text
     write_text(path, json.dumps(results, indent=1, sort_keys=True, default=_plain) + "\n")
 
 

@@ -4,8 +4,8 @@ model, with random search at equal budget (see :mod:`cosearch.search`)."""
 import argparse
 import math
 
-from tailor.argtypes import non_negative, output_dir, positive, seed
-from tailor.errors import TailorError
+from common.argtypes import non_negative, output_dir, positive, seed
+from common.errors import TailorError
 
 from .search import LAMBDAS, SearchConfig
 

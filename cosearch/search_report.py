@@ -4,9 +4,9 @@ PNG plots (``fronts.png``, ``predicted_vs_measured.png``) in the output folder."
 
 from pathlib import Path
 
-from tailor.io import write_text
-from tailor.plots import pyplot, save_png
-from tailor.table import format_table
+from common.io import write_text
+from common.plots import pyplot, save_png
+from common.table import format_table
 
 from .search import SearchConfig, lut_ff, meets_target, search_epochs, write_json
 

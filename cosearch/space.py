@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tailor.errors import TailorError, one_line, shown
-from tailor.io import read_json
+from common.errors import TailorError, one_line, shown
+from common.io import read_json
 
 FORMAT = "tailor-space"
 VERSION = 1

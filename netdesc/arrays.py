@@ -12,7 +12,7 @@ import zipfile
 import numpy as np
 from numpy.lib import format as npy
 
-from tailor.errors import reason
+from common.errors import reason
 
 from .errors import NetdescError
 

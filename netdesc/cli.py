@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 
-from tailor.argtypes import output_file
-from tailor.io import serialized, write_bytes
-from tailor.table import format_table
+from common.argtypes import output_file
+from common.io import serialized, write_bytes
+from common.table import format_table
 
 from .arrays import read_npy
 from .graph import macs, parameters, skips

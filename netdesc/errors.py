@@ -1,6 +1,6 @@
 """Validation errors that name the file, the layer and the broken rule."""
 
-from tailor.errors import TailorError, one_line
+from common.errors import TailorError, one_line
 
 
 class NetdescError(TailorError):

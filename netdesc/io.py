@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tailor.io import atomic_paths, read_json, serialized
+from common.io import atomic_paths, read_json, serialized
 
 from .arrays import read_npz
 from .errors import NetdescError

@@ -8,7 +8,7 @@ import unicodedata
 
 import numpy as np
 
-from tailor.errors import shown
+from common.errors import shown
 
 from .arith import MAX_SHIFT, TensorType
 from .errors import NetdescError

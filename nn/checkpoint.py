@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from tailor.errors import TailorError, reason
-from tailor.io import serialized, write_bytes
+from common.errors import TailorError, reason
+from common.io import serialized, write_bytes
 
 from .models import build_model
 

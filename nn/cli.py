@@ -6,11 +6,11 @@ torch is imported inside the command functions so other commands start fast.
 import json
 from pathlib import Path
 
-from tailor.argtypes import (integer, non_negative, number, output_file, positive,
+from common.argtypes import (integer, non_negative, number, output_file, positive,
                              positive_number, seed)
-from tailor.errors import TailorError
-from tailor.io import check_output_file
-from tailor.table import format_table
+from common.errors import TailorError
+from common.io import check_output_file
+from common.table import format_table
 
 MODEL_NAMES = ("digits-small", "resnet8", "resnet20")  # nn.models.ARCHS, without importing torch
 

@@ -4,7 +4,7 @@ Every loader returns a :class:`Dataset` whose images are the integers the accele
 (``uint8`` arrays ``[N, C, H, W]``) together with their type (``input_bits``, unsigned) and the
 fixed-point position ``input_frac``: the network sees ``x · 2^-input_frac``. CIFAR-10 and MNIST
 are read from a local copy in their standard formats (nothing is downloaded); a missing or
-malformed file raises a one-line :class:`~tailor.errors.TailorError` naming the file.
+malformed file raises a one-line :class:`~common.errors.TailorError` naming the file.
 """
 
 import gzip
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 DATASETS = ("digits", "cifar10", "mnist")
 # What a network for each data set takes: image shape [C, H, W], unsigned pixel bits, pixel frac.

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 from .checkpoint import load_checkpoint, model_from_record, model_record, save_checkpoint
 from .train import evaluate, fit

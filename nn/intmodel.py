@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import netdesc
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 EXACT_FLOAT64 = 1 << 53
 

@@ -9,7 +9,7 @@ logits as floats.
 
 from torch import nn
 
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 from .blocks import Block
 from .quant import QT, QConvBN, QDense, QGlobalAvgPool

@@ -22,8 +22,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tailor.errors import TailorError
-from tailor.io import atomic_path, write_text
+from common.errors import TailorError
+from common.io import atomic_path, write_text
 
 from .board_top import DEFAULT_BAUD, BoardTop, net_accelerator
 from .boards import BOARDS

@@ -7,9 +7,9 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from tailor.argtypes import output_dir, output_file, positive
-from tailor.io import write_text
-from tailor.table import format_table
+from common.argtypes import output_dir, output_file, positive
+from common.io import write_text
+from common.table import format_table
 
 from .boards import BOARDS
 from .resources import TARGETS

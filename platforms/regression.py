@@ -18,7 +18,7 @@ from pathlib import Path
 
 import netdesc
 from netdesc.builder import NetBuilder
-from tailor.io import write_text
+from common.io import write_text
 
 from .resources import CATEGORIES
 

@@ -26,8 +26,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tailor.errors import TailorError
-from tailor.table import format_table
+from common.errors import TailorError
+from common.table import format_table
 
 CATEGORIES = ("LUT", "FF", "BRAM", "DSP", "LUTRAM")
 

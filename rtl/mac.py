@@ -28,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 
 from netdesc import TensorType
 from netdesc.arith import signed_bits_for
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 from .requantize import Requantizer
 from .streams import pack

@@ -12,7 +12,7 @@ Inputs are streamed back to back (the next tensor's first pixel right after the 
 tensor's last), outputs are taken whenever valid, so the cycle counts are those of the design
 itself. A run in which no stream (internal ones included) moves a beat for ``stall_cycles``
 cycles stops with a
-:class:`~tailor.errors.TailorError` naming the blocked and the starved streams; it never hangs.
+:class:`~common.errors.TailorError` naming the blocked and the starved streams; it never hangs.
 """
 
 from dataclasses import dataclass
@@ -23,8 +23,8 @@ import numpy as np
 from amaranth.hdl import Const, Elaboratable, Module, Signal
 
 import netdesc
-from tailor.errors import TailorError
-from tailor.io import atomic_path
+from common.errors import TailorError
+from common.io import atomic_path
 
 from .streams import CycleCounter, beat_shape, get_pixels, put_pixels
 

@@ -12,7 +12,7 @@ from netdesc import TensorType
 from netdesc.builder import NetBuilder
 from rtl.conv import ConvEngine
 from rtl.sim import simulate_component
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 
 def conv_net(in_shape, out_channels, k, s, p, *, in_type=TensorType(4, True), weight_bits=4,

@@ -12,7 +12,7 @@ from netdesc import TensorType
 from netdesc.builder import NetBuilder
 from rtl.dense import DenseEngine
 from rtl.sim import simulate_component
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 
 def dense_net(in_shape, out_features, *, in_type=TensorType(4, True), weight_bits=5,

@@ -12,7 +12,7 @@ from rtl.fifo_depth import analyse
 from rtl.hwconfig import HwConfig
 from rtl.network import NetworkTop, build_engine
 from rtl.sim import simulate
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 # Components built only to inspect them (or rejected by their constructor) are never
 # elaborated; Amaranth's warning about that is expected here.

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 from netdesc import TensorType
 from rtl.mac import MacArray, MacSchedule
 from rtl.streams import pack, unpack
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 
 @pytest.mark.parametrize("o, k, p, lanes, cycles", [

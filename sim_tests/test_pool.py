@@ -10,7 +10,7 @@ from netdesc import TensorType
 from netdesc.builder import NetBuilder
 from rtl.pool import GlobalAvgPoolEngine, MaxPoolEngine
 from rtl.sim import simulate_component
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 
 def pool_net(in_shape, in_type, op, **kwargs):

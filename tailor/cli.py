@@ -15,7 +15,7 @@ import threading
 import warnings
 
 from . import __version__
-from .errors import TailorError
+from common.errors import TailorError
 
 COMMAND_MODULES = ["netdesc.cli", "nn.cli", "rtl.cli", "platforms.cli", "tailor.study_cli",
                    "cosearch.costdata_cli", "cosearch.evaluator_cli", "cosearch.search_cli"]

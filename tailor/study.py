@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 import netdesc
-from .errors import TailorError
+from common.errors import TailorError
 from .study_report import write_report
 
 VARIANTS = ("baseline", "removed", "shortened")

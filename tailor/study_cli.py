@@ -1,7 +1,7 @@
 """``tailor demo`` and ``tailor study``: the Tailor study from PyTorch to bitstream."""
 
-from .argtypes import integer, output_dir, positive
-from .errors import TailorError
+from common.argtypes import integer, output_dir, positive
+from common.errors import TailorError
 
 BOARDS = ("icebreaker", "ulx3s-85f")
 

@@ -7,9 +7,9 @@ Input is plain data (see :func:`write_report`), so the report can be rebuilt fro
 import json
 from pathlib import Path
 
-from .io import write_text
-from .plots import pyplot, save_png
-from .table import format_table
+from common.io import write_text
+from common.plots import pyplot, save_png
+from common.table import format_table
 
 METRICS = ("LUT", "FF", "BRAM", "DSP")
 

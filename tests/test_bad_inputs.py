@@ -30,7 +30,7 @@ from nn.checkpoint import model_record, save_checkpoint
 from nn.models import build_model, model_spec
 from platforms.toolchain import run_tool
 from tailor.cli import main
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 

@@ -14,7 +14,7 @@ from platforms.build import (build, build_design, check_report, fit_failure, min
                              overuse)
 from platforms.regression import tiny_net
 from rtl.streams import pixel_signature
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 S16 = netdesc.TensorType(16, True)
 S32 = netdesc.TensorType(32, True)

@@ -15,7 +15,7 @@ import pytest
 from cosearch import costdata
 from cosearch.space import parse_space
 from tailor.cli import main
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 TIMING_FIELDS = ("seconds",)  # the only fields that may differ between two runs of a design
 
@@ -26,8 +26,8 @@ TINY = {"format": "tailor-space", "version": 1, "name": "tiny", "model": "digits
 
 
 def _comparable(rows):
-    return sorted((json.dumps({k: v for k, v in r.items() if k not in TIMING_FIELDS},
-                              sort_keys=True) for r in rows))
+    return sorted(json.dumps({k: v for k, v in r.items() if k not in TIMING_FIELDS},
+                              sort_keys=True) for r in rows)
 
 
 @pytest.fixture(scope="module")

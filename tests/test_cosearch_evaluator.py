@@ -13,7 +13,7 @@ from cosearch.evaluator import METRICS, load_evaluator, train_evaluator
 from cosearch.features import FEATURES, Features, rom_bram_blocks
 from cosearch.space import load_space
 from tailor.cli import main
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 SPACE = "cosearch/spaces/digits.json"
 DATA = "cosearch/data/digits-ecp5.jsonl"

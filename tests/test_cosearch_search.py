@@ -297,7 +297,7 @@ def test_toy_search_finishes_and_exports_valid_netdescs(tmp_path):
 
 def test_a_teacher_that_is_not_the_baseline_is_refused(tmp_path):
     from nn.checkpoint import model_record, save_checkpoint
-    from tailor.errors import TailorError
+    from common.errors import TailorError
 
     space = parse_space(TOY)
     model = space.build_model(search.baseline_arch(space))

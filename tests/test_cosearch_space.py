@@ -10,7 +10,7 @@ import pytest
 import netdesc
 from cosearch.costdata import build_netdesc
 from cosearch.space import SKIP_STATES, load_space, parse_space
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 DIGITS = "cosearch/spaces/digits.json"
 

@@ -6,10 +6,10 @@ Fuzzed: ``netdesc.validate.parse`` (mutated netdesc objects and companion tensor
 ``cosearch.space.parse_space`` / ``load_space`` (mutations of ``cosearch/spaces/digits.json``),
 ``netdesc.arrays.read_npy`` / ``read_npz`` / ``netdesc.cli.read_inputs`` (random, truncated and header-mutated .npy / .npz
 files, valid arrays of every dtype), ``cosearch.costdata.read_rows`` (random and mutated
-JSON-lines rows, and what the rows it accepts are used for) and ``tailor.io.read_json``
+JSON-lines rows, and what the rows it accepts are used for) and ``common.io.read_json``
 (random bytes, deep nesting, huge integers).
 
-The rule: a reader given bad input raises :class:`tailor.errors.TailorError` (``NetdescError``
+The rule: a reader given bad input raises :class:`common.errors.TailorError` (``NetdescError``
 is one) whose message is one line; any other exception escaping a reader is a bug.
 
 Values that Hypothesis could not print (integers of thousands of digits, lists nested thousands
@@ -40,8 +40,8 @@ from netdesc.model import Netdesc
 from netdesc.validate import INPUT_KEYS, OP_KEYS, TOP_KEYS, parse
 from rtl.hwconfig import KEYS as HW_KEYS
 from rtl.hwconfig import HwConfig, load_hw, parse_hw
-from tailor.errors import TailorError
-from tailor.io import read_json
+from common.errors import TailorError
+from common.io import read_json
 
 from netdesc.arrays import read_npy, read_npz
 

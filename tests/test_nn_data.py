@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nn.data import load_dataset
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 
 def write_idx(path, array):
@@ -51,7 +51,8 @@ def test_digits_split_is_fixed_and_disjoint():
     # train + test is a permutation of the whole data set
     from sklearn.datasets import load_digits
     full = load_digits()
-    key = lambda xs, ys: sorted(x.tobytes() + bytes([y]) for x, y in zip(xs, ys))
+    def key(xs, ys):
+        return sorted(x.tobytes() + bytes([y]) for x, y in zip(xs, ys))
     assert key(np.concatenate([a.x_train, a.x_test])[:, 0], np.concatenate([a.y_train, a.y_test])) \
         == key(full.images.astype(np.uint8), full.target)
 

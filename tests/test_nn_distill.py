@@ -7,7 +7,7 @@ import torch.nn.functional as F
 import nn.distill
 from nn.distill import DistillConfig, kd_loss, skip_schedule, tailor_optimize
 from nn.train import TrainConfig, load_data, new_model
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 torch.set_num_threads(1)
 

@@ -10,7 +10,7 @@ from netdesc.builder import NetBuilder, resnet8_shaped
 from nn.export import export_netdesc, to_netdesc
 from nn.intmodel import IntegerNet
 from nn.models import build_model, model_spec
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 torch.set_num_threads(1)
 

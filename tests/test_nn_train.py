@@ -9,7 +9,7 @@ import nn.train
 from nn.export import to_netdesc
 from nn.models import model_spec
 from nn.train import TrainConfig, evaluate, load_data, train_teacher, verify_export
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 torch.set_num_threads(1)
 

@@ -9,7 +9,7 @@ import pytest
 from platforms.resources import (CATEGORIES, classify, mark_memories, report_from_yosys,
                                  resources, rtlil_memories)
 from platforms.regression import compare
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 
 def test_classify_per_target():

@@ -11,7 +11,7 @@ from platforms.regression import BASELINES, compare, load_baseline, reference_ne
 from platforms.resources import CATEGORIES, TARGETS
 from platforms.synth import synthesize, synthesize_net, synthesize_rtlil
 from platforms.toolchain import run_tool
-from tailor.errors import TailorError
+from common.errors import TailorError
 
 
 class _Multiplier(Elaboratable):

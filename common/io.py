@@ -149,7 +149,7 @@ def serialized(save):
 
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_LONG_NUMBER = re.compile(r"\d{%d,}" % (MAX_NUMBER_DIGITS + 1))
+_LONG_NUMBER = re.compile(rf"\d{{{MAX_NUMBER_DIGITS + 1},}}")
 
 
 def _refuse_constant(name):
@@ -197,6 +197,6 @@ def read_text(path, error, limit=MAX_JSON_BYTES):
 def read_json(path, error=None):
     """The JSON value in file ``path``, within :func:`parse_json`'s limits. A missing,
     unreadable or malformed file raises ``error(rule)`` (default: a
-    :class:`~tailor.errors.TailorError` reading ``<path>: <rule>``)."""
+    :class:`~common.errors.TailorError` reading ``<path>: <rule>``)."""
     error = error or (lambda rule: TailorError(f"{path}: {rule}"))
     return parse_json(read_text(path, error), error)
