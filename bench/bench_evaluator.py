@@ -4,12 +4,12 @@ count model and the gradient-boosting baseline, and the issue's targets (MAPE <=
 and FF, BRAM within ±1 on >= 95% of designs, τ >= 0.9). Also how the hardware-generation
 network compares with the exact per-layer optimum for its cycles budget.
 
-Held out: every other sampled design (``cosearch.evaluator.held_out``, never trained on); failed rows are excluded and
-counted. Measured numbers are Yosys (LUT, FF, BRAM, DSP) and the exact timing model (cycles);
-all three predictors are models. A design measured with several weight seeds (``tailor costdata
---replicates``) is scored against their mean; the bench then also prints the evaluator's scores
-against one seed alone and how far two seeds of the same design are apart (the noise no
-architecture-level predictor can remove).
+Held out: every other sampled design (``cosearch.cost_data_split.held_out``, never trained on);
+failed rows are excluded and counted. Measured numbers are Yosys (LUT, FF, BRAM, DSP) and the exact
+timing model (cycles); all three predictors are models. A design measured with several weight seeds
+(``tailor costdata --replicates``) is scored against their mean; the bench then also prints the
+evaluator's scores against one seed alone and how far two seeds of the same design are apart (the
+noise no architecture-level predictor can remove).
 
 Prints figures; not a test. Run: ``.venv/bin/python bench/bench_evaluator.py
 [--data cosearch/data/digits-ecp5.jsonl] [--report DIR] [--markdown]``.
@@ -21,7 +21,8 @@ import time
 import torch
 
 from cosearch.costdata import read_rows, replicate_of
-from cosearch.evaluator import held_out, targets, train_evaluator
+from cosearch.cost_data_split import held_out, targets
+from cosearch.evaluator_training import train_evaluator
 from cosearch.evaluator_report import (EVALUATOR, evaluate, format_result, hwgen_text,
                                        meets_targets, scores, write_report)
 from cosearch.space import load_space

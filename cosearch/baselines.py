@@ -14,7 +14,7 @@ and ``[B, len(METRICS)]`` targets.
 
 import numpy as np
 
-from .evaluator import METRICS
+from .cost_metrics import METRICS
 from .features import FEATURES
 
 COUNTS = ("macs", "weight_bits", "fifo_bits", "mult_bits")

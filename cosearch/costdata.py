@@ -21,7 +21,7 @@ rows replace them), and spreads the work over a local process pool or an existin
 cluster: both are futures executors, used the same way.
 
 Replicates: a design's LUT count depends a little on its weights (the weight ROMs are logic, and
-Yosys simplifies them by content; about 2% between seeds on digits), which no architecture-level
+Yosys simplifies them by content; docs/DECISIONS.md has how much), which no architecture-level
 predictor can see. A design may therefore be measured with several weight seeds, one row per
 ``replicate`` (0 is the design's own seed; rows written before replicates existed are replicate
 0); :func:`design_rows` merges them into one row holding the mean, the architecture's cost.

@@ -53,7 +53,7 @@ def _read(path):
 
 
 def _finish(ev, rows, args, info):
-    from .evaluator import HELD_OUT_RULE, held_out
+    from .cost_data_split import HELD_OUT_RULE, held_out
     from .evaluator_report import evaluate, format_result, hwgen_text, write_report
     if args.evaluator_command == "train" and not any(
             held_out(r) and r["status"] == "ok" for r in rows):
@@ -76,7 +76,7 @@ def _finish(ev, rows, args, info):
 def cmd_train(args):
     import torch
 
-    from .evaluator import train_evaluator
+    from .evaluator_training import train_evaluator
     from .space import load_space
     torch.set_num_threads(1)
     space = load_space(args.space)

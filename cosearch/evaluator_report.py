@@ -1,8 +1,8 @@
 """The evaluator's report: held-out metrics of the evaluator next to both baselines, as a
 table, ``report.md``, ``metrics.json`` and a predicted-vs-measured scatter (``scatter.png``).
 
-Metrics per cost metric, on the held-out designs (:func:`cosearch.evaluator.held_out`; a design
-measured with several weight seeds counts once, with their mean): MAPE (%), Kendall's τ-b
+Metrics per cost metric, on the held-out designs (:func:`cosearch.cost_data_split.held_out`; a
+design measured with several weight seeds counts once, with their mean): MAPE (%), Kendall's τ-b
 (:func:`scipy.stats.kendalltau`) between predicted and measured; for BRAM also the share of
 designs predicted within ±1 block. Targets (issue 8): MAPE <= 5% for LUT and FF, BRAM within
 ±1 on >= 95% of designs, τ >= 0.9.
@@ -18,7 +18,8 @@ from common.io import write_text
 from common.plots import pyplot, save_png
 from common.table import format_table
 
-from .evaluator import HELD_OUT_RULE, METRICS, encodings, split_rows, targets
+from .cost_data_split import HELD_OUT_RULE, encodings, split_rows, targets
+from .cost_metrics import METRICS
 
 EVALUATOR = "evaluator (cost network)"  # the learned model's name in tables and metrics.json
 
@@ -110,7 +111,7 @@ def scatter(result, path):
 
 
 def hwgen_text(h):
-    """One sentence on the hardware network's quality (:func:`cosearch.evaluator.hwgen_quality`)."""
+    """One sentence on the hardware network's quality (:func:`cosearch.hwgen_net.hwgen_quality`)."""
     return (f"{h['architectures']} random architectures: argmax meets the cycles budget for "
             f"{h['meets_budget']:.1%}, gives the optimal parallelism to {h['layers_optimal']:.1%} "
             f"of layers ({h['designs_optimal']:.1%} of designs entirely), objective "

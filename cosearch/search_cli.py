@@ -7,7 +7,7 @@ import math
 from common.argtypes import non_negative, output_dir, positive, seed
 from common.errors import TailorError
 
-from .search import LAMBDAS, SearchConfig
+from .search_config import LAMBDAS, SearchConfig
 
 
 def register(sub):
@@ -71,9 +71,12 @@ def cmd_cosearch(args):
 
     from nn.data import load_dataset
 
-    from . import search, search_report
+    from . import search_report
     from .evaluator import load_evaluator
+    from .search import run_search
+    from .search_results import plain
     from .space import load_space
+    from .teacher import load_teacher
 
     torch.set_num_threads(1)
     space = load_space(args.space)
@@ -87,12 +90,12 @@ def cmd_cosearch(args):
         raise TailorError(f"{args.evaluator}: the evaluator was trained on space "
                           f"'{ev.space.name}', not on {args.space}")
     data = load_dataset(data_name)
-    teacher = search.load_teacher(args.teacher, space, data, args.teacher_epochs, args.seed)
-    results = search.run_search(space, args.evaluator, teacher, data_name, args.lambdas, cfg,
-                                args.random, args.jobs, args.dask, args.out)
+    teacher = load_teacher(args.teacher, space, data, args.teacher_epochs, args.seed)
+    results = run_search(space, args.evaluator, teacher, data_name, args.lambdas, cfg,
+                         args.random, args.jobs, args.dask, args.out)
     search_report.write_report(results, args.out)
     if args.json:
-        print(json.dumps(results, default=search._plain, sort_keys=True))
+        print(json.dumps(results, default=plain, sort_keys=True))
         return
     print(search_report.table(results))
     for line in search_report.summary_lines(results):

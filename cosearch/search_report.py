@@ -8,7 +8,8 @@ from common.io import write_text
 from common.plots import pyplot, save_png
 from common.table import format_table
 
-from .search import SearchConfig, lut_ff, meets_target, search_epochs, write_json
+from .search_config import SearchConfig, search_epochs
+from .search_results import lut_ff, meets_target, write_json
 
 HEADERS = ("design", "acc", "LUT", "FF", "BRAM", "DSP", "cycles", "skips k/s/r",
            "pred LUT", "pred FF", "pred BRAM", "pred cycles", "target")

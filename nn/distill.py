@@ -38,7 +38,7 @@ class DistillConfig:
     alpha: float = 0.35
     kd: str = "mse"
     temperature: float = 4.0
-    lr: float = 3e-3  # as the teacher: on digits 5e-4 and 1e-3 ended lower (see the report)
+    lr: float = 3e-3  # as the teacher: lower rates ended less accurate (docs/DECISIONS.md)
     batch_size: int = 32
     seed: int = 0
 

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from cosearch.costdata import build_netdesc, read_rows
-from cosearch.evaluator import METRICS, load_evaluator, train_evaluator
+from cosearch.cost_metrics import METRICS
+from cosearch.evaluator import load_evaluator
+from cosearch.evaluator_training import train_evaluator
 from cosearch.features import FEATURES, Features, rom_bram_blocks
 from cosearch.space import load_space
 from tailor.cli import main
