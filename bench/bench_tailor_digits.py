@@ -11,6 +11,7 @@ import time
 
 import torch
 
+import netdesc
 from nn.distill import DistillConfig, tailor_optimize
 from nn.export import to_netdesc
 from nn.train import TrainConfig, load_data, train_teacher
@@ -42,7 +43,7 @@ def main():
             TrainConfig(epochs=TEACHER_EPOCHS, seed=seed, skips=False), data, progress=False)
         for name, (model, metrics) in runs.items():
             rows[name].append(100 * metrics["integer_test_acc"])
-            adds[name] = sum(l.op == "add" for l in to_netdesc(model).layers)
+            adds[name] = len(netdesc.skips(to_netdesc(model)))
         print(f"seed {seed} done after {time.time() - start:.0f} s", flush=True)
 
     base = statistics.mean(rows["baseline with skips"])

@@ -1,4 +1,4 @@
-"""The integer arithmetic of NETDESC.md: tensor types, round-half-up shifts, saturation.
+"""The integer arithmetic of docs/NETDESC.md: tensor types, round-half-up shifts, saturation.
 
 Every function works on numpy integer arrays (int64 or, for values beyond 62 bits, object
 arrays of Python ints) and on plain Python ints alike.

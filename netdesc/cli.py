@@ -16,8 +16,8 @@ from .reference import check_input, run
 
 def register(sub):
     p = sub.add_parser("check", help="validate a netdesc and print its summary",
-                       description="Validate NET.json (and its .npz) against NETDESC.md and print "
-                                   "layers, shapes, skip connections, parameters and MACs.")
+                       description="Validate NET.json (and its .npz) against docs/NETDESC.md and "
+                                   "print layers, shapes, skip connections, parameters and MACs.")
     p.add_argument("net", metavar="NET.json")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_check)

@@ -4,7 +4,7 @@ from common.errors import TailorError, one_line
 
 
 class NetdescError(TailorError):
-    """A netdesc (or a tensor fed to one) breaks a rule of NETDESC.md.
+    """A netdesc (or a tensor fed to one) breaks a rule of docs/NETDESC.md.
 
     ``str()`` is one line: ``<file>: layer '<name>': <rule>``, the layer part left out for
     file-level rules.

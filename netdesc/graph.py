@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .ops import op_of
+
 
 def consumers(net):
     """``{name: [names of the layers reading it]}`` for the input and every layer."""
@@ -33,7 +35,8 @@ class Skip:
 
     ``bypass`` lists the layers on the short branch (empty for an identity skip, the 1×1
     projection otherwise) and ``main`` those on the long one, both in topological order and
-    excluding the fork. ``span`` is the number of conv2d layers on the main branch.
+    excluding the fork. ``span`` is the number of conv2d layers on the main branch (the layers
+    whose op :attr:`~netdesc.ops.Op.counts_in_span`).
     ``bypass_input`` is 0 or 1: which of the add's inputs the bypass branch drives.
     """
 
@@ -57,19 +60,21 @@ def skips(net):
     """The skip connections of ``net``, in the order of their add layers.
 
     The fork of an add is the latest tensor both of its inputs depend on; the branch with fewer
-    conv2d layers (then fewer layers, then the second input) is the bypass.
+    conv2d layers (then fewer layers, then the second input) is the bypass. Every add is the
+    join of one skip (its op :attr:`~netdesc.ops.Op.joins`), so a valid netdesc has as many
+    skips as adds.
     """
     order = {net.input.name: -1}
     order.update({l.name: i for i, l in enumerate(net.layers)})
     result = []
     for l in net.layers:
-        if l.op != "add":
+        if not op_of(l).joins:
             continue
         a, b = l.inputs
         common = ancestors(net, a) & ancestors(net, b)
         fork = max(common, key=order.__getitem__)
         branches = [_branch(net, fork, a, order), _branch(net, fork, b, order)]
-        convs = [sum(net.layer(n).op == "conv2d" for n in br) for br in branches]
+        convs = [sum(op_of(net.layer(n)).counts_in_span for n in br) for br in branches]
         by = 0 if (convs[0], len(branches[0])) < (convs[1], len(branches[1])) else 1
         result.append(Skip(l.name, fork, by, branches[by], branches[1 - by], convs[1 - by]))
     return result
@@ -77,19 +82,12 @@ def skips(net):
 
 def macs(layer):
     """Multiply-accumulates one inference performs in ``layer`` (0 for ops without weights)."""
-    if layer.op == "conv2d":
-        _, ho, wo = layer.shape
-        return int(layer.weights.size) * ho * wo
-    if layer.op == "dense":
-        return int(layer.weights.size)
-    return 0
+    return op_of(layer).macs(layer)
 
 
 def parameters(layer):
     """Weights plus biases stored for ``layer``."""
-    if not layer.has_weights:
-        return 0
-    return int(layer.weights.size) + (0 if layer.bias is None else int(layer.bias.size))
+    return op_of(layer).parameters(layer)
 
 
 def element_count(shape):

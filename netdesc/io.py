@@ -9,6 +9,7 @@ from common.io import atomic_paths, read_json, serialized
 
 from .arrays import read_npz
 from .errors import NetdescError
+from .ops import op_of
 from .validate import parse
 
 
@@ -31,30 +32,8 @@ def to_json_obj(net, tensors=None):
         tensors[key] = arr
         return key
 
-    layers = []
-    for l in net.layers:
-        d = {"name": l.name, "op": l.op}
-        if l.op == "add":
-            d.update(inputs=list(l.inputs), shifts_in=list(l.shifts_in))
-        else:
-            d["input"] = l.inputs[0]
-        if l.op == "conv2d":
-            d.update(out_channels=l.shape[0], kernel=l.kernel, stride=l.stride, padding=l.padding)
-        if l.op == "dense":
-            d["out_features"] = l.shape[0]
-        if l.op == "maxpool2d":
-            d.update(kernel=l.kernel, stride=l.stride)
-        if l.has_weights:
-            d.update(weights=tensor(l.weights, f"{l.name}.w"), weight_bits=l.weight_bits,
-                     bias=None if l.bias is None else tensor(l.bias, f"{l.name}.b"))
-        if l.op == "global_avg_pool":
-            d["multiplier"] = l.multiplier
-        if l.op != "maxpool2d":
-            d["shift"] = l.shift
-        if l.op in ("conv2d", "add", "dense"):
-            d["relu"] = l.relu
-        d.update(bits=l.type.bits, signed=l.type.signed, **l.extra)
-        layers.append(d)
+    layers = [{"name": l.name, "op": l.op, **op_of(l).json_keys(l, tensor),
+               "bits": l.type.bits, "signed": l.type.signed, **l.extra} for l in net.layers]
     return {"format": "netdesc", "version": 1, "name": net.name,
             "input": {"name": net.input.name, "shape": list(net.input.shape),
                       "bits": net.input.type.bits, "signed": net.input.type.signed},

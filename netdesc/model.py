@@ -1,8 +1,8 @@
 """The in-memory netdesc: an input, layers in topological order, and the output's name.
 
-Objects here are built only by :mod:`netdesc.validate`, so a :class:`Netdesc` is always valid:
-every layer knows its output shape and type, tensors are int64 numpy arrays of the declared
-shapes and ranges.
+Objects here are built only by :mod:`netdesc.validate` and the op classes it calls, so a
+:class:`Netdesc` is always valid: every layer knows its output shape and type, tensors are int64
+numpy arrays of the declared shapes and ranges.
 """
 
 from dataclasses import dataclass, field
@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .arith import TensorType
-
-OPS = ("conv2d", "add", "maxpool2d", "global_avg_pool", "dense")
 
 
 @dataclass
@@ -56,7 +54,10 @@ class Layer:
 
     @property
     def has_weights(self):
-        return self.op in ("conv2d", "dense")
+        # Imported here: the op classes build Layers, so netdesc.ops imports this module.
+        from .ops import op_of
+
+        return op_of(self).has_weights
 
 
 @dataclass

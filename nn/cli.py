@@ -157,7 +157,7 @@ def cmd_export(args):
              "x-checkpoint": Path(args.checkpoint).name}
     net = to_netdesc(model, args.name, extra)
     report = {"netdesc": str(args.out), "layers": len(net.layers),
-              "adds": sum(l.op == "add" for l in net.layers), "skips": model.skip_code()}
+              "adds": len(netdesc.skips(net)), "skips": model.skip_code()}
     if not args.no_verify:
         report.update(verify_export(model, net, _teacher_data(train_config, args.data_path)))
         if not report["bit_exact"]:

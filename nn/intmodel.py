@@ -3,8 +3,8 @@
 An implementation independent of :mod:`netdesc.reference` (tests check the two agree bit for
 bit). Convolutions and dense layers run in float64, which represents every integer below 2^53
 exactly; the constructor proves from :func:`netdesc.accumulator_range` that no accumulator of
-the network gets there. Rounding shifts and saturation run in int64 with NETDESC.md's semantics
-(:func:`netdesc.round_shift`: round half up, also for negative values).
+the network gets there. Rounding shifts and saturation run in int64 with docs/NETDESC.md's
+semantics (:func:`netdesc.round_shift`: round half up, also for negative values).
 """
 
 import numpy as np
@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 import netdesc
 from common.errors import TailorError
+from netdesc.ops import op_of
 
 EXACT_FLOAT64 = 1 << 53
 
@@ -21,6 +22,33 @@ def _requantize(acc, layer):
     t = layer.type
     lo = max(t.min, 0) if layer.relu else t.min
     return netdesc.round_shift(acc, layer.shift).clamp(lo, t.max)
+
+
+# Each op's accumulator (the output itself for an op that does not requantize) in torch:
+# f(layer, inputs, (weights, bias) or None) -> int64 tensor.
+def _conv2d(layer, ins, params):
+    return F.conv2d(ins[0].double(), *params, layer.stride, layer.padding).long()
+
+
+def _dense(layer, ins, params):
+    return F.linear(ins[0].flatten(1).double(), *params).long()
+
+
+def _add(layer, ins, params):
+    la, lb = layer.shifts_in
+    return (ins[0] << la) + (ins[1] << lb)
+
+
+def _maxpool2d(layer, ins, params):
+    return F.max_pool2d(ins[0].double(), layer.kernel, layer.stride).long()
+
+
+def _global_avg_pool(layer, ins, params):
+    return ins[0].sum((2, 3)) * layer.multiplier
+
+
+_ACCUMULATORS = {"conv2d": _conv2d, "dense": _dense, "add": _add, "maxpool2d": _maxpool2d,
+                 "global_avg_pool": _global_avg_pool}
 
 
 class IntegerNet:
@@ -41,20 +69,7 @@ class IntegerNet:
         x = torch.as_tensor(np.asarray(x)).long()
         values = {self.net.input.name: x}
         for layer in self.net.layers:
-            ins = [values[n] for n in layer.inputs]
-            if layer.op == "maxpool2d":
-                values[layer.name] = F.max_pool2d(ins[0].double(), layer.kernel, layer.stride).long()
-                continue
-            if layer.op == "conv2d":
-                w, b = self.params[layer.name]
-                acc = F.conv2d(ins[0].double(), w, b, layer.stride, layer.padding).long()
-            elif layer.op == "dense":
-                w, b = self.params[layer.name]
-                acc = F.linear(ins[0].flatten(1).double(), w, b).long()
-            elif layer.op == "add":
-                la, lb = layer.shifts_in
-                acc = (ins[0] << la) + (ins[1] << lb)
-            else:  # global_avg_pool
-                acc = ins[0].sum((2, 3)) * layer.multiplier
-            values[layer.name] = _requantize(acc, layer)
+            acc = _ACCUMULATORS[layer.op](layer, [values[n] for n in layer.inputs],
+                                          self.params.get(layer.name))
+            values[layer.name] = _requantize(acc, layer) if op_of(layer).requantizes else acc
         return values if all_outputs else values[self.net.output]

@@ -1,4 +1,5 @@
-"""Quantization-aware layers with power-of-two scales, whose integer form is NETDESC.md's.
+"""Quantization-aware layers with power-of-two scales, whose integer form is the netdesc's
+(docs/NETDESC.md).
 
 Every tensor between layers is a :class:`QT`: real values that lie exactly on the grid
 ``k · 2^-frac`` for integers ``k`` of the tensor's type (``bits``, ``signed``). A layer's

@@ -193,7 +193,7 @@ def run_study(cfg, out_dir, progress=True, title=None):
         for target in cfg.targets:
             resources[target], versions = _synth(net, top, target, out / "synth" / f"{v}-{target}")
         variants.append({"name": v, "accuracy": acc, "skips": model.skip_code(),
-                         "add_layers": sum(l.op == "add" for l in net.layers),
+                         "add_layers": len(netdesc.skips(net)),
                          "resources": resources, "fmax_mhz": None,
                          "parallelism": dict(hw.parallelism), **sim})
 

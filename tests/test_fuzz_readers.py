@@ -37,7 +37,8 @@ from cosearch.space import Space, load_space, parse_space
 from netdesc.cli import read_inputs
 from netdesc.io import load
 from netdesc.model import Netdesc
-from netdesc.validate import INPUT_KEYS, OP_KEYS, TOP_KEYS, parse
+from netdesc.ops import OPS
+from netdesc.validate import INPUT_KEYS, TOP_KEYS, parse
 from rtl.hwconfig import KEYS as HW_KEYS
 from rtl.hwconfig import HwConfig, load_hw, parse_hw
 from common.errors import TailorError
@@ -170,7 +171,7 @@ def mutated(draw, base, keys, max_mutations=3):
 
 # -- netdesc objects and tensors ---------------------------------------------------------------
 
-NETDESC_KEYS = sorted(TOP_KEYS | INPUT_KEYS | set().union(*OP_KEYS.values()) | {"x-note"})
+NETDESC_KEYS = sorted(TOP_KEYS | INPUT_KEYS | set().union(*(op.keys for op in OPS.values())) | {"x-note"})
 netdesc_keys = st.one_of(st.sampled_from(NETDESC_KEYS), json_keys)
 
 def _tiny_net():
