@@ -4,7 +4,7 @@ One design = one point of a :class:`cosearch.space.Space`: its network (the poin
 random weights of the declared bit widths, activation ranges calibrated on random images, then
 exported to a netdesc exactly as a trained model would be) and its hardware config (the point's
 MACs per cycle). :func:`measure` builds the accelerator, runs the cycle-exact timing model
-(:func:`rtl.fifo_depth.predict`; on a sample of designs also the RTL simulation, which must
+(:func:`rtl.plan.predict`; on a sample of designs also the RTL simulation, which must
 agree on cycles and match :func:`netdesc.run` bit for bit) and Yosys synthesis, and returns one
 row::
 
@@ -124,14 +124,14 @@ def measure_net(net, hw, target, sim_inputs=None, timeout=None, workdir=None, se
     cycles the model's, or it raises. Times go into ``seconds`` (a dict) if given."""
     from netdesc import macs, parameters, run as reference
     from platforms.synth import synthesize_net
-    from rtl.fifo_depth import predict
+    from rtl.plan import predict
     from rtl.network import NetworkTop
     from rtl.sim import simulate_top
 
     seconds = {} if seconds is None else seconds
     t = time.monotonic()
     top = NetworkTop(net, hw)
-    ends = predict(top, SIM_IMAGES)
+    ends = predict(top.plan, SIM_IMAGES)
     seconds["timing"] = round(time.monotonic() - t, 2)
     row = {"cycles": ends[-1] - ends[-2], "latency_cycles": ends[0] + 1,
            "skip_fifo_bits": sum(f.bits for f in top.fifo_report if f.kind == "skip"),

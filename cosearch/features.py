@@ -42,7 +42,7 @@ The per-unit quantities (:data:`FEATURES`), all zero where a unit does not exist
 - ``add_bits``: an add engine's channels x widened bits; ``fifo_beat_bits``: the bypass
   tensor's beat, which the skip FIFO and its fork carry; ``fifo_bits``: that beat times a depth
   proxy (the main branch's fill, one input row plus two beats per spanned conv, the order of
-  :func:`rtl.fifo_depth.analyse`'s result) and ``fifo_block_bits`` the same where that depth
+  :func:`rtl.fifo_depth.size_fifos`' result) and ``fifo_block_bits`` the same where that depth
   exceeds :data:`rtl.skip_fifo.REGISTER_DEPTH_LIMIT` (block-style storage).
 
 These are proxies for what synthesis sees (the cost network learns how each turns into LUT /
@@ -179,8 +179,8 @@ class Features:
                     return
             operands = v["cin"] * k * k
             p = min(v["par"], v["cout"] * operands)  # the clip of rtl.hwconfig.max_parallelism
-            sch = MacSchedule.choose(v["cout"], operands, p, name)
-            fast = MacSchedule.choose(v["cout"], operands, min(fastest, v["cout"] * operands), name)
+            sch = MacSchedule.choose(v["cout"], operands, p)
+            fast = MacSchedule.choose(v["cout"], operands, min(fastest, v["cout"] * operands))
             mults = sch.lanes_out * sch.lanes_in
             acc = v["ab_in"] + v["wb"] + math.ceil(math.log2(operands)) + 1
             words, rom_w = sch.cycles, mults * v["wb"]

@@ -143,22 +143,12 @@ def synthesize_net(net, target, workdir, hw=None, top=None, timeout=None):
     """Synthesize the accelerator ``rtl.network.NetworkTop(net, hw)`` for ``target``; ``top``:
     that accelerator already built (its FIFO analysis, slow for large nets, is then reused).
 
-    First-level units are the top's submodules: engines named by layer, forks, skip FIFOs and
-    any other helper named after a layer; they are reported in the netdesc's layer order, each
-    helper beside the layer its name contains (forks after it, the others before it).
+    First-level units are the top's submodules, the nodes of its hardware plan: engines named
+    by layer, forks and FIFOs; they are reported in the netdesc's layer order, each node beside
+    its layer (:meth:`rtl.plan.Plan.unit_order`).
     """
     from rtl.network import NetworkTop
-    report = synthesize(top or NetworkTop(net, hw), target, workdir, name=net.name,
-                        timeout=timeout)
-    report.order = sorted(report.children(""), key=lambda unit: _unit_rank(unit, net))
+    top = top or NetworkTop(net, hw)
+    report = synthesize(top, target, workdir, name=net.name, timeout=timeout)
+    report.order = top.plan.unit_order(report.children(""))
     return report
-
-
-def _unit_rank(unit, net):
-    names = [net.input.name] + [layer.name for layer in net.layers]
-    hits = [i for i, name in enumerate(names) if name in unit]
-    if not hits:
-        return (len(names), 0, unit)
-    layer = max(hits, key=lambda i: len(names[i]))  # rate_b1_conv1_i: b1_conv1, not b1_conv
-    place = 1 if unit == names[layer] else 2 if unit.startswith("fork_") else 0
-    return (layer, place, unit)

@@ -4,66 +4,59 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-import netdesc
 from netdesc.arith import signed_bits_for
 
 from .requantize import Requantizer
 from .streams import pixel_layout, pixel_signature
+from .timing_model import Register
 
 
 class AddEngine(wiring.Component):
-    """``o = sat(round_shift((a << la) + (b << lb), shift))`` per element (+ relu), for the
-    ``add`` layer ``layer`` of ``net``.
+    """An add layer (docs/NETDESC.md#add):
+    ``o = sat(round_shift((a << la) + (b << lb), shift))`` per element (+ relu), on two pixel
+    streams of ``channels`` elements of ``in_types``, with ``shifts_in`` ``(la, lb)``, the
+    accumulator range ``acc_range`` and the output stage ``shift``, ``relu``, ``out_type``.
 
-    Ports: ``a``, ``b`` (In) carry the pixels of ``layer.inputs[0]`` and ``[1]``, ``o`` (Out) the
-    result, all :func:`~rtl.streams.pixel_signature` streams in raster order.
+    Ports: ``a``, ``b`` (In) carry the pixels of the two inputs, ``o`` (Out) the result, all
+    :func:`~rtl.streams.pixel_signature` streams in raster order.
 
     Contract: a join. A pair of beats is taken (``a.ready`` and ``b.ready`` high together) only
     when both are valid and the output register is empty or being emptied; the sum is computed
-    at the full width of ``netdesc.accumulator_range`` and requantized combinationally
+    at the full width of ``acc_range`` and requantized combinationally
     (:class:`~rtl.requantize.Requantizer`), then registered. Latency 1 (a pair accepted at edge
     ``t`` can leave at edge ``t + 1``), one pixel per cycle; it absorbs nothing ahead (one
-    output register). ``o.valid`` never depends on ``o.ready``.
-
-    Timing attributes, in the engines' common terms (:mod:`rtl.fifo_depth`):
-    ``cycles_per_output = 1``, ``input_beats_needed(j) = j + 1`` on each input, ``latency = 1``,
-    ``max_input_rate = 1``.
+    output register). ``o.valid`` never depends on ``o.ready``. Timing model:
+    :class:`~rtl.timing_model.Register`.
     """
 
     cycles_per_output = 1
-    latency = 1
-    max_input_rate = 1
 
-    def __init__(self, net, layer):
-        if layer.op != "add":
-            raise ValueError(f"layer '{layer.name}' is a {layer.op}, not an add")
-        self.layer = layer
-        self.channels = layer.shape[0]
-        self.types = tuple(net.type_of(n) for n in layer.inputs)
-        lo, hi = netdesc.accumulator_range(net, layer)
-        self.acc_width = signed_bits_for(lo, hi)
+    def __init__(self, *, channels, in_types, shifts_in, acc_range, shift, relu, out_type):
+        self.channels = channels
+        self.types = tuple(in_types)
+        self.shifts_in = tuple(shifts_in)
+        self.shift, self.relu, self.out_type = shift, relu, out_type
+        self.acc_width = signed_bits_for(*acc_range)
         super().__init__({
-            "a": In(pixel_signature(self.types[0], self.channels)),
-            "b": In(pixel_signature(self.types[1], self.channels)),
-            "o": Out(pixel_signature(layer.type, self.channels)),
+            "a": In(pixel_signature(self.types[0], channels)),
+            "b": In(pixel_signature(self.types[1], channels)),
+            "o": Out(pixel_signature(out_type, channels)),
         })
 
-    @staticmethod
-    def input_beats_needed(j):
-        return j + 1
+    def timing_model(self, model, inputs, outputs):
+        model.add(Register(inputs, outputs[0]))
 
     def elaborate(self, platform):
         m = Module()
-        layer = self.layer
-        m.submodules.requantize = rq = Requantizer(self.acc_width, layer.shift, layer.type,
-                                                   relu=layer.relu, lanes=self.channels)
-        la, lb = layer.shifts_in
+        m.submodules.requantize = rq = Requantizer(self.acc_width, self.shift, self.out_type,
+                                                   relu=self.relu, lanes=self.channels)
+        la, lb = self.shifts_in
         for n in range(self.channels):
             total = (_widen(self.a.payload[n], self.types[0]) << la) + \
                 (_widen(self.b.payload[n], self.types[1]) << lb)
             m.d.comb += rq.i[n].eq(total)
 
-        out = Signal(pixel_layout(layer.type, self.channels))
+        out = Signal(pixel_layout(self.out_type, self.channels))
         valid = Signal()
         space = ~valid | self.o.ready
         take = self.a.valid & self.b.valid & space

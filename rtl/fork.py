@@ -8,6 +8,8 @@ from amaranth.hdl import Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .timing_model import Block
+
 
 class Fork(wiring.Component):
     """Copies every beat of ``i`` to each of the ``outputs`` streams ``o[0]`` .. ``o[n-1]``.
@@ -30,6 +32,9 @@ class Fork(wiring.Component):
         sig = stream.Signature(payload_shape)
         super().__init__({"i": In(sig), "o": Out(sig).array(outputs)})
 
+    def timing_model(self, model, inputs, outputs):
+        model.add(ForkModel(inputs[0], outputs))
+
     def elaborate(self, platform):
         m = Module()
         taken = Signal(self.outputs)  # bit k: o[k] already took the beat now on i
@@ -45,3 +50,24 @@ class Fork(wiring.Component):
             with m.Elif(o.valid & o.ready):
                 m.d.sync += taken[k].eq(1)
         return m
+
+
+class ForkModel(Block):
+    """:class:`rtl.fork.Fork`: eager broadcast, one "taken" bit per output."""
+
+    def __init__(self, i, outs):
+        self.i, self.outs = i, outs
+        self.taken = [False] * len(outs)
+
+    def forward(self):
+        for o, t in zip(self.outs, self.taken):
+            o.valid = self.i.valid and not t
+
+    def backward(self):
+        self.i.ready = all(t or o.ready for o, t in zip(self.outs, self.taken))
+
+    def update(self):
+        if self.i.fire:
+            self.taken = [False] * len(self.outs)
+        else:
+            self.taken = [t or o.fire for o, t in zip(self.outs, self.taken)]

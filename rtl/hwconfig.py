@@ -10,8 +10,9 @@ A JSON file, separate from the netdesc::
 
 Every key is optional. A layer missing from ``parallelism`` gets the default below; FIFOs
 missing from ``fifo_depths`` / ``rate_fifo_depths`` get the depth of the FIFO-depth analysis
-(:mod:`rtl.fifo_depth`). Rate FIFO keys are ``<layer>.<port>``: port ``i`` of a one-input
-layer, ``a`` / ``b`` of an add; depth 0 means no FIFO.
+(:mod:`rtl.fifo_depth`). Rate FIFO keys are ``<layer>.<port>``, the engine's input port
+(``op_of(layer).ports``: ``i`` of a one-input layer, ``a`` / ``b`` of an add); depth 0 means
+no FIFO.
 
 Default parallelism, the rule: every stream moves at most one beat per cycle, so no inference
 takes fewer cycles than the largest tensor has pixels; and no layer gets more than ``cap``
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 
 from netdesc import macs, skips
 from netdesc.errors import NetdescError
+from netdesc.ops import op_of
 from common.errors import shown
 from common.io import read_json, write_text
 
@@ -108,7 +110,7 @@ class HwConfig:
         for key, d in self.rate_fifo_depths.items():
             name, _, port = str(key).rpartition(".")
             layer = _layer(net, name, self.source, "rate_fifo_depths")
-            ports = ("a", "b") if layer.op == "add" else ("i",)
+            ports = op_of(layer).ports
             if port not in ports:
                 raise NetdescError(self.source, f"rate_fifo_depths key '{key}' must name port "
                                                 f"{' or '.join(ports)} of the {layer.op}",

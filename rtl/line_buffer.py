@@ -19,9 +19,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .streams import offered_edges, pixel_layout, pixel_signature
+from .streams import pixel_layout, pixel_signature
+from .timing_model import Block
 
-__all__ = ["WindowScan", "LineBuffer", "window_layout", "conv_output_size", "window_timing"]
+__all__ = ["WindowScan", "LineBuffer", "LineBufferModel", "window_layout", "conv_output_size"]
 
 
 def window_layout(ttype, channels, kernel):
@@ -183,26 +184,39 @@ class LineBuffer(WindowScan, wiring.Component):
         return m
 
 
-def window_timing(lb, tensors, gaps, hold):
-    """Exact transfer edges of a :class:`LineBuffer` (``lb``: its :class:`WindowScan`) whose
-    windows are taken by a consumer that, having taken window j at edge ``X[j]``, takes the
-    next no earlier than ``X[j] + hold``.
+class LineBufferModel(Block):
+    """The timing of a :class:`LineBuffer`: one step per cycle over its step positions (a real
+    position takes an input beat), holding a completed window until it is taken. ``scan`` is
+    its :class:`WindowScan`."""
 
-    ``gaps``: per tensor, per input beat, the producer's idle cycles (``None``: full rate).
-    Returns ``(accepted, taken)``: the edge of every input beat's acceptance and of every
-    window's transfer, over ``tensors`` tensors back to back.
-    """
-    offer = offered_edges(gaps)
-    accepted, taken = [], []
-    edge = -1
-    for _ in range(tensors):
-        for r, c in lb.step_positions():
-            edge += 1
-            if taken:  # the window register holds the last window until it is taken
-                edge = max(edge, taken[-1])
-            if lb.is_real(r, c):
-                edge = max(edge, offer(len(accepted), accepted[-1] if accepted else None))
-                accepted.append(edge)
-            if lb.is_output(r, c):
-                taken.append(edge + 1 if not taken else max(edge + 1, taken[-1] + hold))
-    return accepted, taken
+    def __init__(self, scan, i, o):
+        self.i, self.o = i, o
+        self.steps = [(scan.is_real(r, c), scan.is_output(r, c)) for r, c in scan.step_positions()]
+        self.pos = 0
+        self.full = False
+
+    def _free(self):
+        return not self.full or self.o.ready
+
+    def forward(self):
+        self.o.valid = self.full
+
+    def backward(self):
+        self.i.ready = self._free() and self.steps[self.pos][0]
+
+    def update(self):
+        real, output = self.steps[self.pos]
+        if self._free() and (not real or self.i.valid):
+            self.full = output
+            self.pos = (self.pos + 1) % len(self.steps)
+        elif self.o.ready:
+            self.full = False
+
+    def countdown(self):
+        # A padding step changes state without any beat moving.
+        return 1 if self._free() and not self.steps[self.pos][0] else None
+
+    def advance(self, n):
+        # Without beats moving only a padding step changes anything, and then n == 1.
+        if self.countdown():
+            self.update()

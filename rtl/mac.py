@@ -28,12 +28,12 @@ from amaranth.lib.wiring import In, Out
 
 from netdesc import TensorType
 from netdesc.arith import signed_bits_for
-from common.errors import TailorError
 
 from .requantize import Requantizer
 from .streams import pack
+from .timing_model import Block
 
-__all__ = ["MacSchedule", "MacArray", "MatVecPipeline", "PIPELINE_LATENCY"]
+__all__ = ["MacSchedule", "MacArray", "MatVecPipeline", "PipelineModel", "PIPELINE_LATENCY"]
 
 # Edges from an operand vector's acceptance to its output beat's transfer, minus the cycles the
 # vector spends in the MAC array: issue (operand select + ROM read), accumulate, requantize.
@@ -55,12 +55,12 @@ class MacSchedule:
     lanes_in: int
 
     @classmethod
-    def choose(cls, outputs, operands, parallelism, where):
-        """Validate ``parallelism`` for O=``outputs``, K=``operands``; ``where`` (file and layer)
-        begins the :class:`TailorError` message."""
+    def choose(cls, outputs, operands, parallelism):
+        """The grid for O=``outputs``, K=``operands``; ``ValueError`` for a ``parallelism``
+        outside 1..O*K."""
         full = outputs * operands
         if not isinstance(parallelism, int) or not 1 <= parallelism <= full:
-            raise TailorError(f"{where}: parallelism must be an integer in 1..{full} "
+            raise ValueError(f"parallelism must be an integer in 1..{full} "
                              f"({outputs} outputs x {operands} MACs each), not {parallelism!r}")
         best = None
         for lanes_out in range(1, min(parallelism, outputs) + 1):
@@ -146,25 +146,28 @@ class MatVecPipeline:
 
     ``operands``: a stream of K-element vectors (``operand_type`` elements); ``beats`` vectors
     make one output beat (B > 1 for a dense layer reading a feature map); ``matrices[b]`` is the
-    ``[O, K]`` weight matrix of vector ``b``. The output beat goes to ``out`` (a stream of O
-    ``out_type`` elements).
+    ``[O, K]`` weight matrix of vector ``b`` (signed ``weight_bits``), ``bias`` the ``[O]``
+    bias or None. Sums are ``acc_range`` wide and requantized (``shift``, ``relu``) to
+    ``out_type``; the output beat goes to ``out`` (a stream of O ``out_type`` elements).
 
-    Timing, with the output never blocked: a vector is accepted when the array is idle or in
-    the last cycle of the previous vector, so vectors are taken every ``schedule.cycles``
-    cycles; the output beat of the vector accepted at edge ``e`` (the last of its ``beats``) is
-    transferable at edge ``e + schedule.cycles + PIPELINE_LATENCY``. While ``out`` holds an
-    untaken beat the whole pipeline (and operand acceptance) pauses.
+    Timing (:class:`PipelineModel`), with the output never blocked: a vector is accepted when
+    the array is idle or in the last cycle of the previous vector, so vectors are taken every
+    ``schedule.cycles`` cycles; the output beat of the vector accepted at edge ``e`` (the last
+    of its ``beats``) is transferable at edge ``e + schedule.cycles + PIPELINE_LATENCY``. While
+    ``out`` holds an untaken beat the whole pipeline (and operand acceptance) pauses.
     """
 
-    def __init__(self, *, layer, operand_type, matrices, schedule, acc_range):
-        self.layer = layer
+    def __init__(self, *, operand_type, matrices, weight_bits, bias, schedule, acc_range, shift,
+                 out_type, relu):
         self.operand_type = operand_type
         self.matrices = matrices
+        self.weight_bits, self.bias = weight_bits, bias
         self.schedule = schedule
         self.acc_width = signed_bits_for(*acc_range)
+        self.shift, self.out_type, self.relu = shift, out_type, relu
 
     def elaborate_into(self, m, operands, out):
-        sch, layer = self.schedule, self.layer
+        sch = self.schedule
         po, pk, groups, chunks = sch.lanes_out, sch.lanes_in, sch.groups, sch.chunks
         beats = self.matrices.shape[0]
         words = beats * groups * chunks
@@ -172,14 +175,14 @@ class MatVecPipeline:
         operand_shape = signed(otype.bits) if otype.signed else unsigned(otype.bits)
 
         m.submodules.weights = rom = Memory(
-            shape=unsigned(po * pk * layer.weight_bits), depth=words,
-            init=sch.rom_words(self.matrices, layer.weight_bits))
+            shape=unsigned(po * pk * self.weight_bits), depth=words,
+            init=sch.rom_words(self.matrices, self.weight_bits))
         m.submodules.mac = mac = MacArray(
             lanes_out=po, lanes_in=pk, operand_shape=operand_shape,
-            weight_bits=layer.weight_bits, acc_width=self.acc_width,
+            weight_bits=self.weight_bits, acc_width=self.acc_width,
             groups=groups if beats > 1 else 1)
         m.submodules.requantize = rq = Requantizer(
-            self.acc_width, layer.shift, layer.type, layer.relu, lanes=po)
+            self.acc_width, self.shift, self.out_type, self.relu, lanes=po)
 
         out_payload = Value.cast(out.payload)
         run = Signal()  # the pipeline advances; low while the output beat waits
@@ -235,8 +238,8 @@ class MatVecPipeline:
 
         # Accumulate stage.
         bias = np.zeros(groups * po, dtype=np.int64)
-        if layer.bias is not None:
-            bias[:sch.outputs] = layer.bias
+        if self.bias is not None:
+            bias[:sch.outputs] = self.bias
         acc_type = TensorType(self.acc_width, True)
         bias_words = Array(Const(pack(bias[g * po:(g + 1) * po], acc_type), po * self.acc_width)
                            for g in range(groups))
@@ -259,7 +262,7 @@ class MatVecPipeline:
 
         # Requantize stage: groups fill an assembly buffer; the last one completes the beat.
         m.d.comb += rq.i.eq(final)
-        out_bits = layer.type.bits
+        out_bits = self.out_type.bits
         lane_bits = po * out_bits
         assembled = Signal((groups - 1) * lane_bits) if groups > 1 else None
         with m.If(run & done):
@@ -272,3 +275,64 @@ class MatVecPipeline:
                 parts = [Value.cast(rq.o)] if assembled is None else [assembled, Value.cast(rq.o)]
                 m.d.sync += [out_payload.eq(Cat(*parts)[:sch.outputs * out_bits]),
                              out.valid.eq(1)]
+
+
+class PipelineModel(Block):
+    """The timing of a :class:`MatVecPipeline`: operand vectors take ``cycles`` cycles each in the MAC
+    array; the output beat of every ``beats``-th vector follows after ``PIPELINE_LATENCY``
+    stages (issued, done, output register); everything pauses while the output waits."""
+
+    def __init__(self, i, o, cycles, beats):
+        self.i, self.o, self.cycles, self.beats = i, o, cycles, beats
+        self.busy = False
+        self.word = 0      # word (cycle) of the current vector being issued
+        self.beat = 0      # vector index within the output beat
+        self.issued_final = False
+        self.done_final = False
+        self.full = False  # output register
+
+    def _run(self):
+        return not self.full or self.o.ready
+
+    def forward(self):
+        self.o.valid = self.full
+
+    def backward(self):
+        self.i.ready = self._run() and (not self.busy or self.word == self.cycles - 1)
+
+    def update(self):
+        run = self._run()
+        if not run:
+            return
+        self.full = self.done_final or (self.full and not self.o.ready)
+        self.done_final = self.issued_final
+        if self.busy:
+            last = self.word == self.cycles - 1
+            self.issued_final = last and self.beat == self.beats - 1
+            if last:
+                self.word = 0
+                self.beat = (self.beat + 1) % self.beats
+                self.busy = self.i.valid
+            else:
+                self.word += 1
+        else:
+            self.issued_final = False
+            self.busy = self.i.valid
+
+    def countdown(self):
+        if not self._run():
+            return None
+        if self.issued_final or self.done_final or (self.full and self.o.ready):
+            return 1
+        if self.busy:  # the word counter runs on; the last word ends the vector
+            return max(1, self.cycles - 1 - self.word)
+        return None
+
+    def advance(self, n):
+        # Called with nothing moving and n <= countdown() (if any): the word counter runs on.
+        if not self._run():
+            return
+        if n == 1 or not self.busy:
+            self.update()
+        else:
+            self.word += n

@@ -4,72 +4,56 @@ from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from netdesc import accumulator_range
 from netdesc.arith import signed_bits_for
 
-from .conv import check_op
-from .line_buffer import LineBuffer, WindowScan, window_timing
+from .line_buffer import LineBuffer, LineBufferModel, WindowScan
 from .requantize import Requantizer
-from .streams import offered_edges, pixel_signature
+from .streams import pixel_signature
+from .timing_model import Block, Register
 
 __all__ = ["MaxPoolEngine", "GlobalAvgPoolEngine"]
 
 
 class MaxPoolEngine(wiring.Component):
-    """One maxpool2d layer (kernel k, stride s, no padding) as a stream engine.
+    """A maxpool2d layer (docs/NETDESC.md#maxpool2d; kernel k, stride s, no padding) as a
+    stream engine, on ``in_shape`` ``[C, H, W]`` of ``ttype`` (the output's type too).
 
-    Ports: ``i: In(pixel_signature(type, C))``, ``o: Out(pixel_signature(type, C))`` (the
-    output type equals the input's), pixels in raster order, tensors back to back.
-    A :class:`~rtl.line_buffer.LineBuffer` (submodule ``line_buffer``; the attribute
-    :attr:`line_buffer` is its :class:`~rtl.line_buffer.WindowScan`, for timing models)
-    supplies windows; a comparator tree per channel reduces each into the output register in
-    one cycle.
+    Ports: ``i: In(pixel_signature(ttype, C))``, ``o: Out(pixel_signature(ttype, C))``, pixels
+    in raster order, tensors back to back. A :class:`~rtl.line_buffer.LineBuffer` (submodule
+    ``line_buffer``, walking the image as :attr:`scan` says) supplies windows; a comparator
+    tree per channel reduces each into the output register in one cycle.
 
-    Timing (output never blocked; :meth:`timing` exact): :attr:`cycles_per_output` = 1 (the
-    line buffer's steps between windows, at most one per cycle, usually bound it instead);
-    :meth:`input_beats_needed` ``(j)``: beats up to the one completing window ``j``;
-    :attr:`latency` = 2 edges from that beat's acceptance to the output's earliest transfer;
-    :attr:`max_input_rate` = 1. Slack: input flows while the previous window is being reduced;
-    a completed window waits in the line buffer only while the output register is blocked.
+    Timing (:meth:`timing_model`: the line buffer's walk, then the output register): input
+    flows while the previous window is being reduced; a completed window waits in the line
+    buffer only while the output register is blocked. :attr:`cycles_per_output` = 1 (the line
+    buffer's steps between windows usually bound it instead).
     """
 
-    max_input_rate = 1
     cycles_per_output = 1
-    latency = 2
 
-    def __init__(self, net, layer):
-        check_op(net, layer, "maxpool2d", "MaxPoolEngine")
-        self.net, self.layer = net, layer
-        self.type = net.type_of(layer.inputs[0])
-        channels, height, width = net.shape_of(layer.inputs[0])
+    def __init__(self, *, in_shape, ttype, kernel, stride):
+        channels, height, width = in_shape
+        self.type = ttype
         self.channels = channels
-        # The walk the line buffer will take, for timing; the component is built in elaborate.
-        self.line_buffer = WindowScan(height, width, layer.kernel, layer.stride, 0)
+        self.kernel = kernel
+        # The walk the line buffer will take; the component is built in elaborate.
+        self.scan = WindowScan(height, width, kernel, stride, 0)
         super().__init__({
-            "i": In(pixel_signature(self.type, channels)),
-            "o": Out(pixel_signature(self.type, channels)),
+            "i": In(pixel_signature(ttype, channels)),
+            "o": Out(pixel_signature(ttype, channels)),
         })
 
-    def input_beats_needed(self, j):
-        """Input beats (from the start of the tensor) accepted before output beat ``j``."""
-        lb = self.line_buffer
-        r, c = divmod(j, lb.out_width)
-        last_row = r * lb.stride + lb.kernel - 1
-        last_col = c * lb.stride + lb.kernel - 1
-        return last_row * lb.width + last_col + 1
-
-    def timing(self, tensors=1, gaps=None):
-        """Exact edges ``(accepted, produced)``, as :meth:`rtl.conv.ConvEngine.timing`."""
-        accepted, taken = window_timing(self.line_buffer, tensors, gaps, 1)
-        return accepted, [x + 1 for x in taken]
+    def timing_model(self, model, inputs, outputs):
+        windows = model.stream(f"{outputs[0].name}.windows")
+        model.add(LineBufferModel(self.scan, inputs[0], windows), Register([windows], outputs[0]))
 
     def elaborate(self, platform):
         m = Module()
-        scan = self.line_buffer
+        scan = self.scan
         m.submodules.line_buffer = lb = LineBuffer(self.type, self.channels, scan.height,
                                                    scan.width, scan.kernel, scan.stride)
         wiring.connect(m, wiring.flipped(self.i), lb.i)
-        k = self.layer.kernel
+        k = self.kernel
         m.d.comb += lb.o.ready.eq(~self.o.valid | self.o.ready)
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
@@ -85,67 +69,50 @@ class MaxPoolEngine(wiring.Component):
 
 
 class GlobalAvgPoolEngine(wiring.Component):
-    """One global_avg_pool layer: ``y[c] = sat(round_shift(multiplier * Σ x[c], shift))``.
+    """A global_avg_pool layer (docs/NETDESC.md#global_avg_pool):
+    ``y[c] = sat(round_shift(multiplier * Σ x[c], shift))`` on ``in_shape`` ``[C, H, W]`` of
+    ``in_type``, with the accumulator range ``acc_range`` and the output stage ``shift``,
+    ``relu``, ``out_type``.
 
     Ports: ``i: In(pixel_signature(in_type, C))``, H*W beats per tensor in raster order;
-    ``o: Out(pixel_signature(layer.type, C))``, one beat per tensor (the ``[C]`` output).
+    ``o: Out(pixel_signature(out_type, C))``, one beat per tensor (the ``[C]`` output).
     Per-channel running sums (exactly as wide as the input range times H*W needs) take one beat
     per cycle; the last beat's sum is scaled and requantized (submodule ``requantize``) into the
     output register.
 
-    Timing (output never blocked; :meth:`timing` exact): :attr:`cycles_per_output` = H*W;
-    :meth:`input_beats_needed` ``(0)`` = H*W; :attr:`latency` = 1 edge from the last beat's
-    acceptance to the output's earliest transfer; :attr:`max_input_rate` = 1; input stops only
-    while the output beat is blocked.
+    Timing (:meth:`timing_model`, :class:`SumModel`): :attr:`cycles_per_output` = H*W; input
+    stops only while the output beat is blocked.
     """
 
-    max_input_rate = 1
-    latency = 1
-
-    def __init__(self, net, layer):
-        check_op(net, layer, "global_avg_pool", "GlobalAvgPoolEngine")
-        self.net, self.layer = net, layer
-        self.in_type = net.type_of(layer.inputs[0])
-        channels, height, width = net.shape_of(layer.inputs[0])
+    def __init__(self, *, in_shape, in_type, multiplier, acc_range, shift, relu, out_type):
+        channels, height, width = in_shape
+        self.in_type = in_type
         self.channels = channels
         self.beats = height * width
         self.cycles_per_output = self.beats
-        t = self.in_type
+        self.multiplier, self.shift, self.relu, self.out_type = multiplier, shift, relu, out_type
+        t = in_type
         self.sum_width = signed_bits_for(self.beats * t.min, self.beats * t.max)
-        self.acc_width = signed_bits_for(*accumulator_range(net, layer))
+        self.acc_width = signed_bits_for(*acc_range)
         super().__init__({
-            "i": In(pixel_signature(self.in_type, channels)),
-            "o": Out(pixel_signature(layer.type, channels)),
+            "i": In(pixel_signature(in_type, channels)),
+            "o": Out(pixel_signature(out_type, channels)),
         })
 
-    def input_beats_needed(self, j):
-        """Input beats of the tensor accepted before output beat ``j`` (only ``j == 0``)."""
-        if j != 0:
-            raise IndexError(f"global_avg_pool has one output beat per tensor, not beat {j}")
-        return self.beats
-
-    def timing(self, tensors=1, gaps=None):
-        """Exact edges ``(accepted, produced)``, as :meth:`rtl.conv.ConvEngine.timing`."""
-        total = tensors * self.beats
-        offer = offered_edges(gaps)
-        accepted = []
-        for n in range(total):
-            accepted.append(offer(n, accepted[-1] if accepted else None))
-        produced = [accepted[(t + 1) * self.beats - 1] + self.latency for t in range(tensors)]
-        return accepted, produced
+    def timing_model(self, model, inputs, outputs):
+        model.add(SumModel(inputs[0], outputs[0], self.beats))
 
     def elaborate(self, platform):
         m = Module()
-        layer = self.layer
-        m.submodules.requantize = rq = Requantizer(self.acc_width, layer.shift, layer.type,
-                                                   layer.relu, lanes=self.channels)
+        m.submodules.requantize = rq = Requantizer(self.acc_width, self.shift, self.out_type,
+                                                   self.relu, lanes=self.channels)
         sums = Signal(data.ArrayLayout(signed(self.sum_width), self.channels))
         beat = Signal(range(self.beats))
         last = beat == self.beats - 1
         m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
         for ch in range(self.channels):
             total = sums[ch] + self.i.payload[ch]
-            m.d.comb += rq.i[ch].eq(total * layer.multiplier)
+            m.d.comb += rq.i[ch].eq(total * self.multiplier)
             with m.If(self.i.valid & self.i.ready):
                 m.d.sync += sums[ch].eq(Mux(last, 0, total))
         with m.If(self.o.ready):
@@ -155,3 +122,26 @@ class GlobalAvgPoolEngine(wiring.Component):
             with m.If(last):
                 m.d.sync += [Value.cast(self.o.payload).eq(Value.cast(rq.o)), self.o.valid.eq(1)]
         return m
+
+
+class SumModel(Block):
+    """The timing of a :class:`GlobalAvgPoolEngine`: takes ``beats`` beats while its output register
+    is empty or being emptied; the last one fills the register."""
+
+    def __init__(self, i, o, beats):
+        self.i, self.o, self.beats = i, o, beats
+        self.count = 0
+        self.full = False
+
+    def forward(self):
+        self.o.valid = self.full
+
+    def backward(self):
+        self.i.ready = not self.full or self.o.ready
+
+    def update(self):
+        if self.i.fire:
+            self.count = (self.count + 1) % self.beats
+            self.full = self.count == 0 or (self.full and not self.o.ready)
+        elif self.o.fire:
+            self.full = False

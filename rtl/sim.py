@@ -25,7 +25,10 @@ from amaranth.hdl import Const, Elaboratable, Module, Signal
 import netdesc
 from common.errors import TailorError
 from common.io import atomic_path
+from netdesc.ops import op_of
 
+from .engines import build_engine
+from .network import NetworkTop
 from .streams import CycleCounter, beat_shape, get_pixels, put_pixels
 
 DEFAULT_STALL_CYCLES = 20000
@@ -230,8 +233,6 @@ def simulate(net_or_path, x, hw=None, vcd=None, stall_cycles=DEFAULT_STALL_CYCLE
     ``hw``: an :class:`rtl.hwconfig.HwConfig` (default: :meth:`HwConfig.default`);
     ``vcd``: a file name to write the waveforms to. ``outputs`` has shape ``[N, ...]``.
     """
-    from .network import NetworkTop
-
     net = _load(net_or_path)
     xs = netdesc.check_input(net, x)
     return simulate_top(NetworkTop(net, hw), xs, vcd=vcd, stall_cycles=stall_cycles)
@@ -269,16 +270,17 @@ def simulate_layer(net_or_path, layer_name, x, parallelism=None, vcd=None,
     accepted for one tensor); for an ``add``, a pair ``(a, b)`` of such batches.
     ``parallelism`` applies to conv2d / dense (default: the :class:`HwConfig` default).
     """
-    from .network import build_engine, engine_ports
-
     net = _load(net_or_path)
     try:
         layer = net.layer(layer_name)
     except KeyError:
         raise TailorError(f"{net.source}: no layer named '{layer_name}'") from None
     engine = build_engine(net, layer, parallelism)
-    in_ports, out_port = engine_ports(net, layer, engine)
-    feeds = x if layer.op == "add" else (x,)
+    names = op_of(layer).ports
+    in_ports = [StreamPort(getattr(engine, name), net.shape_of(src), net.type_of(src),
+                           f"{layer.name}.{name}") for name, src in zip(names, layer.inputs)]
+    out_port = StreamPort(engine.o, layer.shape, layer.type, f"{layer.name}.o")
+    feeds = x if len(names) > 1 else (x,)
     batches = []
     for port, feed in zip(in_ports, feeds):
         feed = np.asarray(feed)

@@ -8,6 +8,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .timing_model import Block
+
 STYLES = ("auto", "block", "registers")
 
 # Up to this depth "auto" keeps the beats in registers (an asynchronously read memory, which
@@ -49,6 +51,9 @@ class SkipFifo(wiring.Component):
         self.payload_shape = payload_shape
         sig = stream.Signature(payload_shape)
         super().__init__({"i": In(sig), "o": Out(sig)})
+
+    def timing_model(self, model, inputs, outputs):
+        model.add(FifoModel(inputs[0], outputs[0], self.depth))
 
     def elaborate(self, platform):
         m = Module()
@@ -96,3 +101,22 @@ def _increment(ptr, depth, when=True):
     if depth == 1:
         return ptr
     return Mux(when, Mux(ptr == depth - 1, 0, ptr + 1), ptr)
+
+
+class FifoModel(Block):
+    """:class:`rtl.skip_fifo.SkipFifo`: ready below ``depth`` beats, latency 1."""
+
+    def __init__(self, i, o, depth):
+        self.i, self.o, self.depth = i, o, depth
+        self.level = 0
+        self.max_level = 0
+
+    def forward(self):
+        self.o.valid = self.level > 0
+
+    def backward(self):
+        self.i.ready = self.level < self.depth
+
+    def update(self):
+        self.level += int(self.i.fire) - int(self.o.fire)
+        self.max_level = max(self.max_level, self.level)

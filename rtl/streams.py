@@ -22,7 +22,7 @@ from amaranth.lib import data, stream
 
 __all__ = [
     "pixel_layout", "pixel_signature", "pack", "unpack", "stream_put", "stream_get",
-    "put_pixels", "get_pixels", "offered_edges", "beat_shape", "CycleCounter",
+    "put_pixels", "get_pixels", "beat_shape", "CycleCounter",
 ]
 
 
@@ -131,16 +131,6 @@ async def put_pixels(ctx, stream, array, ttype, *, cycle=None, stamps=None, gaps
         stamp = await _put(ctx, stream, raw, cycle)
         if stamps is not None:
             stamps.append(stamp)
-
-
-def offered_edges(gaps):
-    """The producer of :func:`rtl.streams.put_pixels` idling ``gaps[t][n]`` cycles before beat
-    ``n`` of tensor ``t`` (``gaps`` None: never idle). Returns ``offer(m, accepted_previous)``,
-    the first edge at which beat ``m`` (counted over all tensors) can be transferred:
-    ``accepted_previous + 1 + idle`` (``idle`` for the very first beat)."""
-    flat = None if gaps is None else [g for tensor in gaps for g in tensor]
-    return lambda m, previous: ((0 if previous is None else previous + 1) +
-                                (0 if flat is None else flat[m]))
 
 
 async def get_pixels(ctx, stream, shape, ttype, *, cycle=None, stamps=None, gaps=None):

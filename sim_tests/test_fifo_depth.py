@@ -8,9 +8,8 @@ import pytest
 
 import netdesc
 from netdesc.builder import NetBuilder
-from rtl.fifo_depth import analyse
 from rtl.hwconfig import HwConfig
-from rtl.network import NetworkTop, build_engine
+from rtl.network import NetworkTop
 from rtl.sim import simulate
 from common.errors import TailorError
 
@@ -38,7 +37,7 @@ def _projection_and_short_skips():
 
 def _steady(net, x, depths):
     """Steady-state cycles in RTL simulation with every FIFO's depth fixed by ``depths``
-    (``{FifoDepth.key: depth}``; 0 removes a rate FIFO)."""
+    (``{Fifo.key: depth}``, :class:`rtl.plan.Fifo`; 0 removes a rate FIFO)."""
     hw = HwConfig(fifo_depths={k: d for k, d in depths.items() if "." not in k},
                   rate_fifo_depths={k: d for k, d in depths.items() if "." in k})
     return simulate(net, x, hw=hw, stall_cycles=3000).steady_state_cycles
@@ -90,14 +89,13 @@ def test_rate_fifo_decouples_a_stride_2_consumer():
 
 def test_report_fields():
     net = _long_skip()
-    engines = {l.name: build_engine(net, l) for l in net.layers}
-    report = analyse(net, engines, HwConfig(fifo_depths={"add": 50}))
+    report = NetworkTop(net, HwConfig(fifo_depths={"add": 50})).fifo_report
     r = next(r for r in report if r.kind == "skip")
     assert (r.add, r.tensor, r.reader, r.reader_input, r.name, r.key) == \
         ("add", "stem", "add", 1, "fifo_add", "add")
     assert r.depth == 50 and r.analysed_depth is None and r.feature_map_depth == 36
     assert r.beat_bits == 3 * 8 and r.bits == 50 * 24 and r.feature_map_bits == 36 * 24
-    r = next(r for r in analyse(net, engines) if r.kind == "skip")
+    r = next(r for r in NetworkTop(net).fifo_report if r.kind == "skip")
     # The fill of two 3x3 line buffers (about two rows) bounds the depth from below.
     assert 2 * 6 <= r.analysed_depth == r.depth < r.feature_map_depth
 
@@ -106,4 +104,4 @@ def test_no_skips_no_report():
     b = NetBuilder("plain", (1, 4, 4), rng=0)
     b.conv("c1", 2)
     net = b.build()
-    assert analyse(net, {"c1": build_engine(net, net.layer("c1"))}) == []
+    assert NetworkTop(net).fifo_report == []

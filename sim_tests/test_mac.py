@@ -11,7 +11,6 @@ from hypothesis import given, settings, strategies as st
 from netdesc import TensorType
 from rtl.mac import MacArray, MacSchedule
 from rtl.streams import pack, unpack
-from common.errors import TailorError
 
 
 @pytest.mark.parametrize("o, k, p, lanes, cycles", [
@@ -24,7 +23,7 @@ from common.errors import TailorError
     (3, 7, 20, (3, 4), 2),           # 6 operands a lane would also need 2 chunks: 4 suffice
 ])
 def test_schedule(o, k, p, lanes, cycles):
-    sch = MacSchedule.choose(o, k, p, "x")
+    sch = MacSchedule.choose(o, k, p)
     assert (sch.lanes_out, sch.lanes_in) == lanes
     assert sch.cycles == cycles
 
@@ -33,7 +32,7 @@ def test_schedule(o, k, p, lanes, cycles):
 @given(o=st.integers(1, 40), k=st.integers(1, 60), data=st.data())
 def test_schedule_is_the_fastest_grid(o, k, data):
     p = data.draw(st.integers(1, o * k))
-    sch = MacSchedule.choose(o, k, p, "x")
+    sch = MacSchedule.choose(o, k, p)
     fastest = min(-(-o // po) * -(-k // min(p // po, k)) for po in range(1, min(p, o) + 1))
     assert sch.cycles == sch.groups * sch.chunks == fastest
     assert sch.lanes_out * sch.lanes_in <= p
@@ -44,16 +43,16 @@ def test_schedule_is_the_fastest_grid(o, k, data):
 
 @pytest.mark.parametrize("p", [0, 3 * 7 + 1, 2.0])
 def test_schedule_rejects_parallelism(p):
-    with pytest.raises(TailorError, match=r"^net.json: layer 'c': parallelism must be an integer "
-                                          r"in 1\.\.21 \(3 outputs x 7 MACs each\), not "):
-        MacSchedule.choose(3, 7, p, "net.json: layer 'c'")
+    with pytest.raises(ValueError, match=r"^parallelism must be an integer in 1\.\.21 "
+                                         rf"\(3 outputs x 7 MACs each\), not {p!r}$"):
+        MacSchedule.choose(3, 7, p)
 
 
 @pytest.mark.parametrize("o, k, p", [(3, 5, 2), (3, 5, 6), (2, 3, 6), (5, 1, 5)])
 def test_rom_words_cover_every_weight_once(o, k, p):
     rng = np.random.default_rng(0)
     mats = rng.integers(-8, 8, size=(2, o, k))
-    sch = MacSchedule.choose(o, k, p, "x")
+    sch = MacSchedule.choose(o, k, p)
     words = sch.rom_words(mats, 4)
     assert len(words) == 2 * sch.cycles
     po, pk = sch.lanes_out, sch.lanes_in

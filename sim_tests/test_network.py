@@ -10,7 +10,7 @@ import netdesc
 from netdesc.builder import NetBuilder
 from rtl.hwconfig import HwConfig
 from rtl.network import NetworkTop
-from rtl.fifo_depth import predict
+from rtl.plan import predict
 from rtl.sim import simulate_layer, simulate_top
 
 # Components built only to inspect them (or rejected by their constructor) are never
@@ -36,7 +36,7 @@ def _check(net, count=2, seed=0, hw=None):
     np.testing.assert_array_equal(r.outputs, netdesc.run(net, x))
     per = r.output_stamps[0]
     beats = len(per) // count
-    assert predict(top, count) == [per[(t + 1) * beats - 1] - r.input_stamps[0][0]
+    assert predict(top.plan, count) == [per[(t + 1) * beats - 1] - r.input_stamps[0][0]
                                    for t in range(count)]
     return r
 

@@ -1,6 +1,8 @@
 # amaranth: UnusedElaboratable=no
-"""MaxPoolEngine and GlobalAvgPoolEngine against netdesc.run: signed and unsigned, extremes,
-odd sizes, strides, stalls, back-to-back tensors, timing attributes and model."""
+"""MaxPoolEngine and GlobalAvgPoolEngine (built by rtl.engines.build_engine) against
+netdesc.run: signed and unsigned, extremes, odd sizes, strides, stalls, back-to-back tensors;
+their timing models (rtl.timing_model.edges) against the simulation's transfer edges, exact
+latencies and rates."""
 
 import numpy as np
 import pytest
@@ -8,9 +10,11 @@ import pytest
 import netdesc
 from netdesc import TensorType
 from netdesc.builder import NetBuilder
+from rtl.engines import build_engine
 from rtl.pool import GlobalAvgPoolEngine, MaxPoolEngine
 from rtl.sim import simulate_component
-from common.errors import TailorError
+from rtl.streams import beat_shape
+from rtl.timing_model import edges
 
 
 def pool_net(in_shape, in_type, op, **kwargs):
@@ -22,16 +26,21 @@ def pool_net(in_shape, in_type, op, **kwargs):
     return b.build()
 
 
-def check(net, engine, xs, **gaps):
+def check(net, xs, **gaps):
+    """Simulate the engine of layer "p" on ``xs``; compare with netdesc.run and the stamps with
+    the timing model. Returns the engine, the simulation and the model's ``(accepted,
+    produced)`` edges."""
     layer = net.layer("p")
+    engine = build_engine(net, layer)
     run = simulate_component(engine, xs, net.input.type, layer.shape, layer.type, **gaps)
     for x, y in zip(xs, run.outputs):
         np.testing.assert_array_equal(y, netdesc.run(net, x))
-    accepted, produced = engine.timing(len(xs), gaps.get("in_gaps"))
-    if "out_gaps" not in gaps:
+    accepted, produced = edges(engine, beat_shape(net.input.shape)[0], beat_shape(layer.shape)[0],
+                               tensors=len(xs), gaps=gaps.get("in_gaps"))
+    if "out_gaps" not in gaps:  # the model's consumer never stalls
         assert run.input_stamps[0] == accepted
         assert run.output_stamps[0] == produced
-    return run
+    return engine, run, (accepted, produced)
 
 
 def inputs(net, rng, count=2):
@@ -50,26 +59,27 @@ def inputs(net, rng, count=2):
 def test_maxpool_matches_reference(in_shape, ttype, kernel, stride, rng):
     net = pool_net(in_shape, ttype, "max", kernel=kernel, stride=stride)
     xs = inputs(net, rng) + [np.full(in_shape, ttype.min), np.full(in_shape, ttype.max)]
-    check(net, MaxPoolEngine(net, net.layer("p")), xs)
+    engine, _, _ = check(net, xs)
+    assert isinstance(engine, MaxPoolEngine)
 
 
 def test_maxpool_with_stalls(rng, random_gaps):
     net = pool_net((2, 4, 6), TensorType(4, True), "max")
-    check(net, MaxPoolEngine(net, net.layer("p")), inputs(net, rng),
-          in_gaps=random_gaps(2, 24), out_gaps=random_gaps(2, 6))
+    check(net, inputs(net, rng), in_gaps=random_gaps(2, 24), out_gaps=random_gaps(2, 6))
+    check(net, inputs(net, rng), in_gaps=random_gaps(2, 24, max_gap=6))  # a slow producer
 
 
-def test_maxpool_timing_attributes(rng):
+def test_maxpool_latency_and_rate(rng):
+    """An idle engine: output j leaves 2 edges (window register, output register) after the
+    input beat completing its window. Full rate: one output per step of the line buffer."""
     net = pool_net((1, 4, 6), TensorType(4, True), "max")
-    engine = MaxPoolEngine(net, net.layer("p"))
-    idle = 10
-    run = check(net, engine, inputs(net, rng, 1), in_gaps=[[idle] * 24])
-    for j, produced in enumerate(run.output_stamps[0]):
-        assert produced == run.input_stamps[0][engine.input_beats_needed(j) - 1] + engine.latency
-    assert [engine.input_beats_needed(j) for j in range(6)] == [8, 10, 12, 20, 22, 24]
-    # Full rate: 3x3 stride 1 on a 5-wide map gives one output per cycle within a row.
+    _, _, (accepted, produced) = check(net, inputs(net, rng, 1), in_gaps=[[10] * 24])
+    # 2x2 stride 2 on 4 x 6: windows end at rows 1, 3 and columns 1, 3, 5.
+    needed = [8, 10, 12, 20, 22, 24]
+    assert produced == [accepted[n - 1] + 2 for n in needed]
+    # 3x3 stride 1 on a 5-wide map: one output per cycle within a row, 3 cycles between rows.
     net = pool_net((1, 4, 5), TensorType(4, True), "max", kernel=3, stride=1)
-    run = check(net, MaxPoolEngine(net, net.layer("p")), inputs(net, rng, 1))
+    _, run, _ = check(net, inputs(net, rng, 1))
     assert np.diff(run.output_stamps[0]).tolist() == [1, 1, 3, 1, 1]
 
 
@@ -81,7 +91,8 @@ def test_maxpool_timing_attributes(rng):
 def test_global_avg_pool_matches_reference(in_shape, ttype, out_type, rng):
     net = pool_net(in_shape, ttype, "avg", bits=out_type.bits, signed=out_type.signed)
     xs = inputs(net, rng) + [np.full(in_shape, ttype.min), np.full(in_shape, ttype.max)]
-    check(net, GlobalAvgPoolEngine(net, net.layer("p")), xs)
+    engine, _, _ = check(net, xs)
+    assert isinstance(engine, GlobalAvgPoolEngine)
 
 
 def test_global_avg_pool_multiplier_saturation_and_rounding(rng):
@@ -94,26 +105,18 @@ def test_global_avg_pool_multiplier_saturation_and_rounding(rng):
     t = net.input.type
     xs = [np.full(net.input.shape, t.min), np.full(net.input.shape, t.max),
           np.array([[[-1, 0, 0], [0, 0, 1]], [[-1, -1, 0], [0, 0, 0]]])] + inputs(net, rng)
-    run = check(net, GlobalAvgPoolEngine(net, net.layer("p")), xs)
+    _, run, _ = check(net, xs)
     assert run.outputs[0].tolist() == [-4, -4] and run.outputs[1].tolist() == [3, 3]
     assert run.outputs[2].tolist() == [0, -1]  # round_shift(0, 2) and round_shift(-6, 2)
 
 
 def test_global_avg_pool_timing(rng, random_gaps):
+    """One beat per cycle, one output per H*W beats, leaving 1 edge after the last beat."""
     net = pool_net((2, 3, 3), TensorType(4, True), "avg")
-    engine = GlobalAvgPoolEngine(net, net.layer("p"))
-    run = check(net, engine, inputs(net, rng, 3))
+    engine, run, (accepted, produced) = check(net, inputs(net, rng, 3))
+    assert engine.cycles_per_output == 9
+    assert accepted == list(range(27))
     assert np.diff(run.output_stamps[0]).tolist() == [engine.cycles_per_output] * 2
-    assert run.output_stamps[0][0] == run.input_stamps[0][engine.input_beats_needed(0) - 1] + engine.latency
-    check(net, engine, inputs(net, rng), in_gaps=random_gaps(2, 9), out_gaps=random_gaps(2, 1))
-
-
-def test_rejects_other_ops():
-    net = pool_net((1, 4, 4), TensorType(4, True), "max")
-    with pytest.raises(TailorError, match="GlobalAvgPoolEngine implements global_avg_pool, not maxpool2d"):
-        GlobalAvgPoolEngine(net, net.layer("p"))
-    b = NetBuilder("conv", (1, 4, 4))
-    b.conv("c", 1)
-    conv = b.build()
-    with pytest.raises(TailorError, match="MaxPoolEngine implements maxpool2d, not conv2d"):
-        MaxPoolEngine(conv, conv.layer("c"))
+    assert produced == [accepted[9 * t + 8] + 1 for t in range(3)]
+    check(net, inputs(net, rng), in_gaps=random_gaps(2, 9), out_gaps=random_gaps(2, 1))
+    check(net, inputs(net, rng), in_gaps=random_gaps(2, 9, max_gap=10))

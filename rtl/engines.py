@@ -1,0 +1,75 @@
+"""The engine of each netdesc op: the one place that turns a layer into engine parameters.
+
+Engines take explicit parameters (shapes, types, weights) and raise ``ValueError`` for what
+they cannot build; :func:`build_engine` reads them off a layer and turns such an error into a
+:class:`~netdesc.errors.NetdescError` naming the file and the layer.
+"""
+
+from netdesc import accumulator_range
+from netdesc.errors import NetdescError
+
+from .add import AddEngine
+from .conv import ConvEngine
+from .dense import DenseEngine
+from .hwconfig import HwConfig
+from .pool import GlobalAvgPoolEngine, MaxPoolEngine
+
+
+def _output_stage(layer):
+    return {"shift": layer.shift, "relu": layer.relu, "out_type": layer.type}
+
+
+def _conv2d(net, layer, parallelism):
+    return ConvEngine(in_shape=net.shape_of(layer.inputs[0]), in_type=net.type_of(layer.inputs[0]),
+                      weights=layer.weights, weight_bits=layer.weight_bits, bias=layer.bias,
+                      stride=layer.stride, padding=layer.padding,
+                      acc_range=accumulator_range(net, layer), parallelism=parallelism,
+                      **_output_stage(layer))
+
+
+def _dense(net, layer, parallelism):
+    return DenseEngine(in_shape=net.shape_of(layer.inputs[0]),
+                       in_type=net.type_of(layer.inputs[0]), weights=layer.weights,
+                       weight_bits=layer.weight_bits, bias=layer.bias,
+                       acc_range=accumulator_range(net, layer), parallelism=parallelism,
+                       **_output_stage(layer))
+
+
+def _maxpool2d(net, layer, parallelism):
+    return MaxPoolEngine(in_shape=net.shape_of(layer.inputs[0]),
+                         ttype=net.type_of(layer.inputs[0]), kernel=layer.kernel,
+                         stride=layer.stride)
+
+
+def _global_avg_pool(net, layer, parallelism):
+    return GlobalAvgPoolEngine(in_shape=net.shape_of(layer.inputs[0]),
+                               in_type=net.type_of(layer.inputs[0]),
+                               multiplier=layer.multiplier,
+                               acc_range=accumulator_range(net, layer), **_output_stage(layer))
+
+
+def _add(net, layer, parallelism):
+    return AddEngine(channels=layer.shape[0], in_types=[net.type_of(n) for n in layer.inputs],
+                     shifts_in=layer.shifts_in, acc_range=accumulator_range(net, layer),
+                     **_output_stage(layer))
+
+
+# op name -> (engine class, its builder from a layer)
+ENGINES = {
+    "conv2d": (ConvEngine, _conv2d),
+    "dense": (DenseEngine, _dense),
+    "maxpool2d": (MaxPoolEngine, _maxpool2d),
+    "global_avg_pool": (GlobalAvgPoolEngine, _global_avg_pool),
+    "add": (AddEngine, _add),
+}
+
+
+def build_engine(net, layer, parallelism=None):
+    """The stream engine computing ``layer`` of ``net``, with ``parallelism`` MACs per cycle
+    where the op has MACs (default: :meth:`rtl.hwconfig.HwConfig.default`'s)."""
+    if parallelism is None and layer.has_weights:
+        parallelism = HwConfig.default(net).parallelism[layer.name]
+    try:
+        return ENGINES[layer.op][1](net, layer, parallelism)
+    except ValueError as e:
+        raise NetdescError(net.source, str(e), layer.name) from None
