@@ -42,9 +42,10 @@ def _pixels(shape):
 
 def bounds(net, top):
     """(ideal bound, schedule bound) in cycles per inference."""
-    ideal = max([_pixels(net.input.shape)] + [_pixels(l.shape) for l in top.layers])
+    layers = [net.layer(name) for name in top.engines]
+    ideal = max([_pixels(net.input.shape)] + [_pixels(l.shape) for l in layers])
     sched = ideal
-    for l in top.layers:
+    for l in layers:
         if l.has_weights:
             ideal = max(ideal, -(-netdesc.macs(l) // top.hw.parallelism[l.name]))
             sched = max(sched, top.engines[l.name].cycles_per_output * _pixels(l.shape))

@@ -6,9 +6,10 @@ builds: one per conv / dense layer the family can have (stem, ``b*_conv1``, ``b*
 two short skips of ``shorten``) and the global average pool. A unit's quantities depend on a
 handful of decisions (its input and output widths, weight and activation bits, parallelism,
 its block's skip choice); :class:`Features` enumerates every combination of those decisions'
-options once, computes the exact hardware quantities of each combination with the same rules
-``rtl/`` uses (:meth:`rtl.mac.MacSchedule.choose` for the MAC grid, ROM depth and width, the line
-buffer's row memory), and returns their *expectation* under the encoding: for each design,
+options once, computes the hardware quantities of each combination by asking the engines' own
+classes (:meth:`rtl.mac.MacSchedule.choose` for the MAC grid, ROM depth and width;
+:class:`rtl.line_buffer.WindowScan` for the output size and the line buffer's row memory), and
+returns their *expectation* under the encoding: for each design,
 ``sum over combinations of (product of the chosen options' probabilities) x quantity``. For a
 one-hot encoding that is exactly the design's quantity; for a softmax encoding it is smooth,
 and every decision's block receives a gradient.
@@ -35,8 +36,9 @@ The per-unit quantities (:data:`FEATURES`), all zero where a unit does not exist
   blocks cost less than the ROM in logic (128 per block against 1/16 per ROM bit: the
   tool's default costs), else 0 (it becomes LUTs); ``rom_logic_bits``: the ROM's bits when it
   becomes LUTs, else 0.
-- ``lb_bits``: the line buffer's row memory ((k-1) rows x input width x channels x bits, LUT
-  RAM at these sizes); ``window_bits``: its k x k window register.
+- ``lb_bits``: the line buffer's row memory ((k-1) rows x the entries its
+  :class:`~rtl.line_buffer.WindowScan` steps through per row x channels x bits, LUT RAM at
+  these sizes); ``window_bits``: its k x k window register.
 - ``out_bits``: output beat (channels x bits) registers; ``rq_lanes_bits``: requantizer
   lanes x accumulator width.
 - ``add_bits``: an add engine's channels x widened bits; ``fifo_beat_bits``: the bypass
@@ -162,15 +164,16 @@ class Features:
 
     def _conv_unit(self, name, kind, cin, cout, wb, ab_in, ab_out, par, height, wid, k, stride,
                    proj):
+        from rtl.line_buffer import WindowScan
         from rtl.mac import MacSchedule
         roles = {"cin": cin, "cout": cout, "wb": wb, "ab_in": ab_in, "ab_out": ab_out,
                  "par": par}
         if proj is not None:
             roles["skip"] = proj[0]
         fastest = (max(self.space.decisions[par[1]].options) if par[0] == "dec" else par[1])
-        pad = (k - 1) // 2
-        out_h = (height + 2 * pad - k) // stride + 1
-        out_w = (wid + 2 * pad - k) // stride + 1
+        # The line buffer's own walk of the image: output size and its row memory's entries.
+        scan = WindowScan(height, wid, k, stride, (k - 1) // 2)
+        out_h, out_w = scan.out_height, scan.out_width
 
         def compute(v, f):
             if proj is not None:
@@ -197,7 +200,7 @@ class Features:
                      rom_logic_bits=0 if rom_bram else words * rom_w,
                      out_bits=v["cout"] * v["ab_out"], rq_lanes_bits=sch.lanes_out * acc)
             if kind != "fc" and k > 1:
-                f.update(lb_bits=(k - 1) * (wid + 2 * pad) * v["cin"] * v["ab_in"],
+                f.update(lb_bits=(k - 1) * scan.row_steps * v["cin"] * v["ab_in"],
                          window_bits=operands * v["ab_in"])
 
         self._add(name, kind, roles, compute)

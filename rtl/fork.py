@@ -53,7 +53,7 @@ class Fork(wiring.Component):
 
 
 class ForkModel(Block):
-    """:class:`rtl.fork.Fork`: eager broadcast, one "taken" bit per output."""
+    """The timing of a :class:`Fork`: eager broadcast, one "taken" bit per output."""
 
     def __init__(self, i, outs):
         self.i, self.outs = i, outs

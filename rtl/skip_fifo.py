@@ -104,7 +104,7 @@ def _increment(ptr, depth, when=True):
 
 
 class FifoModel(Block):
-    """:class:`rtl.skip_fifo.SkipFifo`: ready below ``depth`` beats, latency 1."""
+    """The timing of a :class:`SkipFifo`: ready below ``depth`` beats, latency 1."""
 
     def __init__(self, i, o, depth):
         self.i, self.o, self.depth = i, o, depth

@@ -73,6 +73,10 @@ def test_one_hot_features_are_the_built_designs_counts(space):
             assert f["cycles"] == pixels * sch.cycles, name
             assert f["mults"] == sch.lanes_out * sch.lanes_in
             assert f["rom_words"] * f["rom_width"] >= f["weight_bits"]
+            if layer.op == "conv2d" and layer.kernel > 1:  # the row memory LineBuffer builds
+                cin = net.shape_of(layer.inputs[0])[0]
+                bits = net.type_of(layer.inputs[0]).bits
+                assert f["lb_bits"] == (layer.kernel - 1) * engine.scan.row_steps * cin * bits
         skips = {s: point[f"skip:{s}"] for s in space.blocks}
         for block, choice in skips.items():
             for kind, built_by in (("skip_long", "keep"), ("skip_short1", "shorten"),
