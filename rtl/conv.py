@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .line_buffer import LineBuffer, LineBufferModel, WindowScan
-from .mac import MacSchedule, MatVecPipeline, PipelineModel
+from .mac import MatVecPipeline, PipelineModel
 from .streams import pixel_signature
 
 __all__ = ["ConvEngine"]
@@ -17,8 +17,9 @@ class ConvEngine(wiring.Component):
     Parameters: the input's ``in_shape`` ``[C, H, W]`` and ``in_type``; ``weights``
     ``[O, C, k, k]`` (signed ``weight_bits``), ``bias`` ``[O]`` or None; ``stride``,
     ``padding``; the accumulator range ``acc_range`` (:func:`netdesc.accumulator_range`); the
-    output stage ``shift``, ``relu``, ``out_type``; ``parallelism`` MACs per cycle.
-    ``ValueError`` for a parallelism or geometry the engine cannot build.
+    output stage ``shift``, ``relu``, ``out_type``; ``schedule``, the MAC grid
+    (:meth:`~rtl.mac.MacSchedule.choose` for ``O`` outputs of ``C * k * k`` operands).
+    ``ValueError`` for a geometry the engine cannot build.
 
     Ports: ``i: In(pixel_signature(in_type, C))``, the input feature map one pixel per beat in
     raster order; ``o: Out(pixel_signature(out_type, O))``, the output feature map likewise.
@@ -26,9 +27,8 @@ class ConvEngine(wiring.Component):
 
     Organisation: a :class:`~rtl.line_buffer.LineBuffer` (submodule ``line_buffer``, walking
     the image as :attr:`scan` says) hands k x k windows to a :class:`~rtl.mac.MatVecPipeline`
-    (submodules ``mac``, ``weights``, ``requantize``) with ``parallelism`` MACs per cycle: a
-    grid of ``schedule.lanes_out`` output channels x ``schedule.lanes_in`` window operands (of
-    ``C * k * k``), the fastest grid :meth:`~rtl.mac.MacSchedule.choose` finds. The pipeline
+    (submodules ``mac``, ``weights``, ``requantize``) with a grid of ``schedule.lanes_out``
+    output channels x ``schedule.lanes_in`` window operands (of ``C * k * k``). The pipeline
     copies each window into an operand register (``C * k * k`` elements) so the line buffer
     can move on.
 
@@ -41,22 +41,25 @@ class ConvEngine(wiring.Component):
     """
 
     def __init__(self, *, in_shape, in_type, weights, weight_bits, bias, stride, padding,
-                 acc_range, shift, relu, out_type, parallelism=1):
+                 acc_range, shift, relu, out_type, schedule):
         in_channels, height, width = in_shape
         self.in_type = in_type
         self.in_channels = in_channels
         self.out_channels, _, kernel, _ = weights.shape
         operands = in_channels * kernel * kernel
-        self.schedule = MacSchedule.choose(self.out_channels, operands, parallelism)
+        if (schedule.outputs, schedule.operands) != (self.out_channels, operands):
+            raise ValueError(f"the MAC schedule covers {schedule.outputs} outputs x "
+                             f"{schedule.operands} operands, not {self.out_channels} x "
+                             f"{operands}")
+        self.schedule = schedule
         # The walk the line buffer will take; the component is built in elaborate.
         self.scan = WindowScan(height, width, kernel, stride, padding)
-        self.parallelism = parallelism
         # Operand order of a window: (u * k + v) * in_channels + i, as window_layout packs it.
         matrix = weights.transpose(0, 2, 3, 1).reshape(self.out_channels, operands)
         self.pipeline = MatVecPipeline(operand_type=in_type, matrices=matrix[None],
                                        weight_bits=weight_bits, bias=bias,
-                                       schedule=self.schedule, acc_range=acc_range, shift=shift,
-                                       out_type=out_type, relu=relu)
+                                       schedule=schedule, acc_range=acc_range,
+                                       shift=shift, out_type=out_type, relu=relu)
         self.cycles_per_output = self.schedule.cycles
         super().__init__({
             "i": In(pixel_signature(in_type, in_channels)),

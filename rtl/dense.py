@@ -4,7 +4,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .mac import MacSchedule, MatVecPipeline, PipelineModel
+from .mac import MatVecPipeline, PipelineModel
 from .streams import beat_shape, pixel_signature
 
 __all__ = ["DenseEngine"]
@@ -16,7 +16,8 @@ class DenseEngine(wiring.Component):
     Parameters: the input's ``in_shape`` (``[C, H, W]`` or ``[N]``) and ``in_type``;
     ``weights`` ``[out_features, C*H*W]`` (signed ``weight_bits``), ``bias`` or None; the
     accumulator range ``acc_range``; the output stage ``shift``, ``relu``, ``out_type``;
-    ``parallelism`` MACs per cycle, at most ``out_features * C`` (else ``ValueError``).
+    ``schedule``, the MAC grid (:meth:`~rtl.mac.MacSchedule.choose` for ``out_features``
+    outputs of ``C`` operands, one beat's channels).
 
     Input: a ``[C, H, W]`` feature map arrives as ``H*W`` beats of ``C`` channels (raster
     order; netdesc flattens in C, H, W order, so beat ``b`` channel ``c`` meets weight column
@@ -34,18 +35,21 @@ class DenseEngine(wiring.Component):
     """
 
     def __init__(self, *, in_shape, in_type, weights, weight_bits, bias, acc_range, shift, relu,
-                 out_type, parallelism=1):
+                 out_type, schedule):
         self.beats, channels = beat_shape(in_shape)
         self.in_type = in_type
         self.in_channels = channels
         self.out_features = weights.shape[0]
-        self.schedule = MacSchedule.choose(self.out_features, channels, parallelism)
-        self.parallelism = parallelism
+        if (schedule.outputs, schedule.operands) != (self.out_features, channels):
+            raise ValueError(f"the MAC schedule covers {schedule.outputs} outputs x "
+                             f"{schedule.operands} operands, not {self.out_features} x "
+                             f"{channels}")
+        self.schedule = schedule
         matrices = weights.reshape(self.out_features, channels, self.beats).transpose(2, 0, 1)
         self.pipeline = MatVecPipeline(operand_type=in_type, matrices=matrices,
                                        weight_bits=weight_bits, bias=bias,
-                                       schedule=self.schedule, acc_range=acc_range, shift=shift,
-                                       out_type=out_type, relu=relu)
+                                       schedule=schedule, acc_range=acc_range,
+                                       shift=shift, out_type=out_type, relu=relu)
         self.cycles_per_output = self.beats * self.schedule.cycles
         super().__init__({
             "i": In(pixel_signature(in_type, channels)),

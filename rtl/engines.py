@@ -1,8 +1,9 @@
 """The engine of each netdesc op: the one place that turns a layer into engine parameters.
 
-Engines take explicit parameters (shapes, types, weights) and raise ``ValueError`` for what
-they cannot build; :func:`build_engine` reads them off a layer and turns such an error into a
-:class:`~netdesc.errors.NetdescError` naming the file and the layer.
+Engines take explicit parameters (shapes, types, weights, the MAC grid) and raise
+``ValueError`` for what they cannot build; :func:`build_engine` reads them off a layer, chooses
+the MAC grid of the layer's parallelism before any engine exists, and turns such an error into
+a :class:`~netdesc.errors.NetdescError` naming the file and the layer.
 """
 
 from netdesc import accumulator_range
@@ -12,6 +13,7 @@ from .add import AddEngine
 from .conv import ConvEngine
 from .dense import DenseEngine
 from .hwconfig import HwConfig
+from .mac import MacSchedule
 from .pool import GlobalAvgPoolEngine, MaxPoolEngine
 
 
@@ -20,18 +22,22 @@ def _output_stage(layer):
 
 
 def _conv2d(net, layer, parallelism):
+    out, cin, k, _ = layer.weights.shape
     return ConvEngine(in_shape=net.shape_of(layer.inputs[0]), in_type=net.type_of(layer.inputs[0]),
                       weights=layer.weights, weight_bits=layer.weight_bits, bias=layer.bias,
                       stride=layer.stride, padding=layer.padding,
-                      acc_range=accumulator_range(net, layer), parallelism=parallelism,
+                      acc_range=accumulator_range(net, layer),
+                      schedule=MacSchedule.choose(out, cin * k * k, parallelism),
                       **_output_stage(layer))
 
 
 def _dense(net, layer, parallelism):
+    channels = net.shape_of(layer.inputs[0])[0]
     return DenseEngine(in_shape=net.shape_of(layer.inputs[0]),
                        in_type=net.type_of(layer.inputs[0]), weights=layer.weights,
                        weight_bits=layer.weight_bits, bias=layer.bias,
-                       acc_range=accumulator_range(net, layer), parallelism=parallelism,
+                       acc_range=accumulator_range(net, layer),
+                       schedule=MacSchedule.choose(layer.shape[0], channels, parallelism),
                        **_output_stage(layer))
 
 

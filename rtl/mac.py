@@ -278,8 +278,8 @@ class MatVecPipeline:
 
 
 class PipelineModel(Block):
-    """The timing of a :class:`MatVecPipeline`: operand vectors take ``cycles`` cycles each in the MAC
-    array; the output beat of every ``beats``-th vector follows after ``PIPELINE_LATENCY``
+    """The timing of a :class:`MatVecPipeline`: operand vectors take ``cycles`` cycles each in
+    the MAC array; the output beat of every ``beats``-th vector follows after ``PIPELINE_LATENCY``
     stages (issued, done, output register); everything pauses while the output waits."""
 
     def __init__(self, i, o, cycles, beats):

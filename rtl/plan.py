@@ -123,7 +123,8 @@ class Plan:
             if f is None:
                 edges.append(e)
             else:
-                edges += [Edge(e.tensor, e.src, (f.name, "i")), Edge(e.tensor, (f.name, "o"), e.dst)]
+                edges += [Edge(e.tensor, e.src, (f.name, "i")),
+                          Edge(e.tensor, (f.name, "o"), e.dst)]
         return replace(self, edges=edges, fifos={f.name: f for f in fifos})
 
     def streams(self):

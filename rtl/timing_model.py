@@ -147,8 +147,9 @@ class Model:
         Raises :class:`Deadlock` after ``idle_limit`` cycles without a beat moving."""
         now = self.now
 
-        def overriding(method):
-            return [b for b in self.blocks if getattr(type(b), method) is not getattr(Block, method)]
+        def overriding(method):  # blocks that do something in this phase
+            base = getattr(Block, method)
+            return [b for b in self.blocks if getattr(type(b), method) is not base]
         forward = [b.forward for b in overriding("forward")]
         backward = [b.backward for b in reversed(overriding("backward"))]
         update = [b.update for b in overriding("update")]
