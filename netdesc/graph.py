@@ -2,8 +2,6 @@
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from .ops import op_of
 
 
@@ -88,7 +86,3 @@ def macs(layer):
 def parameters(layer):
     """Weights plus biases stored for ``layer``."""
     return op_of(layer).parameters(layer)
-
-
-def element_count(shape):
-    return int(np.prod(shape))
