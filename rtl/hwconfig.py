@@ -42,6 +42,12 @@ MAX_FIFO_DEPTH = 1 << 18
 KEYS = ("format", "version", "parallelism", "fifo_depths", "rate_fifo_depths", "memory_style")
 
 
+def rate_fifo_key(layer, port):
+    """The ``rate_fifo_depths`` key of the FIFO before input ``port`` of the engine of
+    ``layer`` (a layer name): ``<layer>.<port>``."""
+    return f"{layer}.{port}"
+
+
 def max_parallelism(layer):
     """The largest useful MAC parallelism of a conv2d / dense layer: its MACs per output pixel."""
     return int(layer.weights.size)

@@ -21,6 +21,7 @@ from netdesc.ops import op_of
 
 from .engines import build_engine
 from .fork import ForkModel
+from .hwconfig import rate_fifo_key
 from .skip_fifo import FifoModel
 from .streams import beat_shape, pixel_layout
 from .timing_model import Model, Sink, Source
@@ -203,8 +204,8 @@ def fifo_sites(plan):
         reader, port = e.dst
         if reader in plan.engines and e.tensor != net.input.name and e.dst not in taken:
             k = op_of(net.layer(reader)).ports.index(port)
-            sites.append(_site(plan, "rate", f"rate_{reader}_{port}", f"{reader}.{port}", None,
-                               reader, k))
+            sites.append(_site(plan, "rate", f"rate_{reader}_{port}",
+                               rate_fifo_key(reader, port), None, reader, k))
     return sites
 
 
