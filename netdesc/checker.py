@@ -24,6 +24,11 @@ def is_int(v):
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
+def extension_keys(obj):
+    """The ``x-`` keys of a netdesc object (the file, a layer), kept as given."""
+    return {k: v for k, v in obj.items() if k.startswith("x-")}
+
+
 class Checker:
     """Carries the file name, the companion tensors, the current layer and the tensors defined
     so far (``known``: name -> (shape, type)), so each rule is one line."""

@@ -10,7 +10,7 @@ import unicodedata
 
 from common.errors import shown
 
-from .checker import Checker, is_int
+from .checker import Checker, extension_keys, is_int
 from .model import InputSpec, Netdesc
 from .ops import OPS
 
@@ -100,5 +100,4 @@ def parse(obj, source="<netdesc>", tensors=None):
     output = obj["output"]
     if not isinstance(output, str) or output not in c.known or output == input_spec.name:
         c.fail(f"'output' must name a layer (got {shown(output)})")
-    extra = {k: v for k, v in obj.items() if k.startswith("x-")}
-    return Netdesc(name, input_spec, layers, output, extra, str(source))
+    return Netdesc(name, input_spec, layers, output, extension_keys(obj), str(source))

@@ -32,9 +32,6 @@ class Fork(wiring.Component):
         sig = stream.Signature(payload_shape)
         super().__init__({"i": In(sig), "o": Out(sig).array(outputs)})
 
-    def timing_model(self, model, inputs, outputs):
-        model.add(ForkModel(inputs[0], outputs))
-
     def elaborate(self, platform):
         m = Module()
         taken = Signal(self.outputs)  # bit k: o[k] already took the beat now on i

@@ -5,9 +5,9 @@ Nodes are the engines (one per layer the output depends on, named by the layer),
 skip connection's bypass branch, ``rate_<reader>_<port>`` between two engines; see
 :mod:`rtl.fifo_depth`); edges are the streams between their ports. Everything that needs the
 network's wiring reads it here: the top's elaboration, the timing model of the whole network
-(:func:`network_model`, from each component's own ``timing_model``), the simulation's stall
-monitor (:meth:`Plan.streams`), the hardware config's FIFO keys and the synthesis report's
-unit rows (:meth:`Plan.unit_order`).
+(:func:`network_model`, from each engine's own ``timing_model`` and the fork's and FIFO's
+model blocks), the simulation's stall monitor (:meth:`Plan.streams`), the FIFO keys of the
+hardware config and the synthesis report's unit rows (:meth:`Plan.unit_order`).
 
 The plan is built in passes, as FINN transforms its graph: :func:`engine_plan` places engines
 and forks; :func:`fifo_sites` lists where FIFOs can go; :func:`rtl.fifo_depth.size_fifos`

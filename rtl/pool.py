@@ -125,8 +125,8 @@ class GlobalAvgPoolEngine(wiring.Component):
 
 
 class SumModel(Block):
-    """The timing of a :class:`GlobalAvgPoolEngine`: takes ``beats`` beats while its output register
-    is empty or being emptied; the last one fills the register."""
+    """The timing of a :class:`GlobalAvgPoolEngine`: takes ``beats`` beats while its output
+    register is empty or being emptied; the last one fills the register."""
 
     def __init__(self, i, o, beats):
         self.i, self.o, self.beats = i, o, beats

@@ -52,9 +52,6 @@ class SkipFifo(wiring.Component):
         sig = stream.Signature(payload_shape)
         super().__init__({"i": In(sig), "o": Out(sig)})
 
-    def timing_model(self, model, inputs, outputs):
-        model.add(FifoModel(inputs[0], outputs[0], self.depth))
-
     def elaborate(self, platform):
         m = Module()
         depth = self.depth

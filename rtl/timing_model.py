@@ -1,8 +1,9 @@
 """The cycle model of stream hardware: blocks joined by valid/ready streams, counters as state.
 
-Every component of the accelerator owns its part of the model (``timing_model(model, inputs,
-outputs)`` adds its blocks between its input and output streams): the engines, the fork, the
-FIFO. The model then runs cycle by cycle: valids are computed front to back, readies back to
+Every engine owns its part of the model (``timing_model(model, inputs, outputs)`` adds its
+blocks between its input and output streams); the fork's and the FIFO's blocks
+(:class:`rtl.fork.ForkModel`, :class:`rtl.skip_fifo.FifoModel`) sit beside their RTL, and the
+plan adds them for its fork and FIFO nodes. The model then runs cycle by cycle: valids are computed front to back, readies back to
 front, a beat moves on every stream with both high, then each block updates its counters.
 Cycles in which nothing moves are skipped in one go up to the next internal event. Its edges
 equal the RTL simulation's (``sim_tests/``: per engine with a slow producer, per network).

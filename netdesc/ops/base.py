@@ -9,6 +9,7 @@ of a layer (:func:`netdesc.ops.op_of`) instead of testing the op's name.
 import numpy as np
 
 from ..arith import MAX_SHIFT
+from ..checker import extension_keys
 
 
 class Op:
@@ -73,15 +74,10 @@ class SingleInput(Op):
         return {"input": layer.inputs[0]}
 
 
-def extra(lobj):
-    """The layer's ``x-`` keys, kept as given."""
-    return {k: v for k, v in lobj.items() if k.startswith("x-")}
-
-
 def output_stage(c, lobj):
     """The Layer fields of the ops that requantize: shift, relu (default false), type, extras."""
     return dict(shift=c.int_in(lobj, "shift", 0, MAX_SHIFT),
-                relu=c.boolean(lobj, "relu", False), type=c.ttype(lobj), extra=extra(lobj))
+                relu=c.boolean(lobj, "relu", False), type=c.ttype(lobj), extra=extension_keys(lobj))
 
 
 def integer_dtype(dtype):

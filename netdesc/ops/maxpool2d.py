@@ -2,9 +2,9 @@
 
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..checker import MAX_DIM
+from ..checker import MAX_DIM, extension_keys
 from ..model import Layer
-from .base import SingleInput, extra
+from .base import SingleInput
 
 
 class MaxPool2d(SingleInput):
@@ -25,7 +25,7 @@ class MaxPool2d(SingleInput):
             c.fail(f"bits/signed ({ttype}) must equal those of input '{src}' ({c.known[src][1]})")
         shape = self.output_shape((in_shape,), kernel=k, stride=stride)
         return Layer(lobj["name"], self.name, (src,), shape, type=ttype, kernel=k, stride=stride,
-                     extra=extra(lobj))
+                     extra=extension_keys(lobj))
 
     def output_shape(self, in_shapes, *, kernel, stride):
         ch, h, w = in_shapes[0]
