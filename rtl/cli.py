@@ -31,6 +31,10 @@ def register(sub):
     p.add_argument("--vcd", metavar="FILE", type=output_file, help="write the waveforms to FILE")
     p.add_argument("--stall-cycles", type=positive, default=None, metavar="N",
                    help="give up when no beat moves for N cycles (default 20000)")
+    p.add_argument("--backend", choices=("compiled", "pysim"), default=None,
+                   help="compiled: the design verilated into a cached C++ model (about a million "
+                        "cycles/s); pysim: Amaranth's Python simulator (default: compiled when "
+                        "this machine can build it, else pysim)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_sim)
 
@@ -68,8 +72,8 @@ def cmd_sim(args):
     x, single = read_inputs(net, args.input)
     top = NetworkTop(net, hw)
     result = simulate_top(top, x, vcd=args.vcd,
-                             stall_cycles=args.stall_cycles or DEFAULT_STALL_CYCLES,
-                             progress=not args.json)
+                          stall_cycles=args.stall_cycles or DEFAULT_STALL_CYCLES,
+                          progress=not args.json, backend=args.backend)
     y = write_outputs(args.output, result.outputs, single)
     report = {
         "net": net.name, "inputs": int(x.shape[0]), "output": args.output,
@@ -77,7 +81,10 @@ def cmd_sim(args):
         "first_output_cycle": result.first_output_cycle,
         "steady_state_cycles": result.steady_state_cycles,
         "total_cycles": result.total_cycles,
-        "sim_cycles_per_second": round(result.cycles_per_second),
+        "backend": result.backend,
+        "cycles_per_second": round(result.cycles_per_second),
+        "compile_seconds": round(result.compile_seconds, 2),
+        "versions": result.versions,
         "parallelism": top.hw.parallelism,
         "fifos": _fifo_rows(top.fifo_report),
     }
@@ -90,7 +97,11 @@ def cmd_sim(args):
     steady = result.steady_state_cycles
     print("steady-state cycles between inferences: "
           + (str(steady) if steady is not None else "n/a (one input; give several to measure)"))
-    print(f"simulated {result.total_cycles} cycles at {result.cycles_per_second:,.0f} cycles/s")
+    built = (f"model compiled in {result.compile_seconds:.1f} s" if result.compile_seconds
+             else "model from the cache") if result.backend == "compiled" else None
+    print(f"simulated {result.total_cycles} cycles at {result.cycles_per_second:,.0f} cycles/s "
+          f"({result.backend}: " + ", ".join(filter(None, [built] + [
+              f"{tool} {version}" for tool, version in result.versions.items()])) + ")")
     if report["fifos"]:
         print()
         print(format_table(["FIFO", "kind", "carries", "depth (beats)", "bits",

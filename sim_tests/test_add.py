@@ -56,7 +56,8 @@ def test_add_matches_reference(case):
     dut = build_engine(net, layer)
     assert isinstance(dut, AddEngine)
     r = run_streams(dut, [StreamPort(dut.a, layer.shape, ta, "a"), StreamPort(dut.b, layer.shape, tb, "b")],
-                    [StreamPort(dut.o, layer.shape, layer.type, "o")], [list(a), list(b)], 2)
+                    [StreamPort(dut.o, layer.shape, layer.type, "o")], [list(a), list(b)], 2,
+                    backend="pysim")
     expected = _expected(net, a, b)
     np.testing.assert_array_equal(r.outputs, expected)
     # Both extremes of the output type must actually be exercised by these inputs.
@@ -77,7 +78,8 @@ def test_negative_rounding_exact():
     assert isinstance(dut, AddEngine)
     r = run_streams(dut, [StreamPort(dut.a, layer.shape, layer.type, "a"),
                           StreamPort(dut.b, layer.shape, layer.type, "b")],
-                    [StreamPort(dut.o, layer.shape, layer.type, "o")], [list(a), list(b)], 1)
+                    [StreamPort(dut.o, layer.shape, layer.type, "o")], [list(a), list(b)], 1,
+                    backend="pysim")
     np.testing.assert_array_equal(r.outputs, _expected(net, a, b))
     assert r.outputs.ravel().tolist() == [-1, -1, -1, -2]
 

@@ -39,7 +39,8 @@ def check(net, parallelism, xs, **gaps):
     Returns the engine, the simulation and the model's ``(accepted, produced)`` edges."""
     layer = net.layer("c")
     engine = build_engine(net, layer, parallelism)
-    run = simulate_component(engine, xs, engine.in_type, layer.shape, layer.type, **gaps)
+    run = simulate_component(engine, xs, engine.in_type, layer.shape, layer.type,
+                             backend="pysim", **gaps)
     for x, y in zip(xs, run.outputs):
         np.testing.assert_array_equal(y, netdesc.run(net, x))
     accepted, produced = edges(engine, beat_shape(net.input.shape)[0], beat_shape(layer.shape)[0],

@@ -39,7 +39,8 @@ def check(net, parallelism, xs, **gaps):
     engine = build_engine(net, layer, parallelism)
     ref = [netdesc.run(net, x, all_outputs=True) for x in xs]
     ins = [r[layer.inputs[0]] for r in ref]
-    run = simulate_component(engine, ins, engine.in_type, layer.shape, layer.type, **gaps)
+    run = simulate_component(engine, ins, engine.in_type, layer.shape, layer.type,
+                             backend="pysim", **gaps)
     for r, y in zip(ref, run.outputs):
         np.testing.assert_array_equal(y, r["d"])
     in_shape = net.shape_of(layer.inputs[0])

@@ -20,7 +20,8 @@ def reference_windows(x, k, s, p):
 def run_windows(lb, xs, **gaps):
     k, c = lb.kernel, lb.channels
     shape = (k * k * c, lb.out_height, lb.out_width)
-    run = simulate_component(lb, xs, lb.ttype, shape, lb.ttype, **gaps)
+    run = simulate_component(lb, xs, lb.ttype, shape, lb.ttype, backend="pysim",
+                             **gaps)
     return [y.reshape(k, k, c, lb.out_height, lb.out_width) for y in run.outputs], run
 
 

@@ -32,7 +32,8 @@ def check(net, xs, **gaps):
     produced)`` edges."""
     layer = net.layer("p")
     engine = build_engine(net, layer)
-    run = simulate_component(engine, xs, net.input.type, layer.shape, layer.type, **gaps)
+    run = simulate_component(engine, xs, net.input.type, layer.shape, layer.type,
+                             backend="pysim", **gaps)
     for x, y in zip(xs, run.outputs):
         np.testing.assert_array_equal(y, netdesc.run(net, x))
     accepted, produced = edges(engine, beat_shape(net.input.shape)[0], beat_shape(layer.shape)[0],

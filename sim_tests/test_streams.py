@@ -76,6 +76,7 @@ def test_simulate_vectors_and_slow_consumer(rng, random_gaps):
     dut = fifo.SyncFIFOBuffered(width=4 * 6, depth=2)
     dut.i, dut.o = dut.w_stream, dut.r_stream
     xs = [rng.integers(0, 64, size=4) for _ in range(5)]
-    run = simulate_component(dut, xs, t, (4,), t, out_gaps=random_gaps(5, 1, max_gap=4))
+    run = simulate_component(dut, xs, t, (4,), t, out_gaps=random_gaps(5, 1, max_gap=4),
+                             backend="pysim")
     assert [y.tolist() for y in run.outputs] == [x.tolist() for x in xs]
     assert len(run.input_stamps[0]) == len(run.output_stamps[0]) == 5

@@ -128,6 +128,7 @@ def _sim_check(net, hw, images, stage_progress):
         "sim_images": len(images), "bit_exact": True,
         "cycles_per_inference": result.steady_state_cycles or result.cycles_per_inference,
         "latency_cycles": result.cycles_per_inference,
+        "sim_backend": result.backend, "sim_versions": result.versions,
         "sim_cycles_per_second": round(result.cycles_per_second),
         "skip_fifo_bits": {"minimal": sum(r.bits for r in skip_fifos),
                            "full_map": sum(r.feature_map_bits for r in skip_fifos)},
@@ -241,9 +242,10 @@ def _summary(cfg, variants, bitstream, data):
     else:
         parts.append("No data set: the networks are untrained (random weights), so accuracy is "
                      "not measured; the hardware figures depend only on the structure.")
-    parts.append(f"Each accelerator was simulated on {variants[0]['sim_images']} images and matched "
-                 "the quantized PyTorch model bit for bit. Cycles per inference: steady state "
-                 "between back-to-back inferences, measured in simulation.")
+    parts.append(f"Each accelerator was simulated ({variants[0]['sim_backend']} backend) on "
+                 f"{variants[0]['sim_images']} images and matched the quantized PyTorch model bit "
+                 "for bit. Cycles per inference: steady state between back-to-back inferences, "
+                 "measured in simulation.")
     if bitstream:
         parts.append(f"Bitstream: '{bitstream['variant']}' for {bitstream['board']}, "
                      f"Fmax {bitstream['fmax_mhz']:.1f} MHz (board clock {bitstream['clock_mhz']:.0f} MHz), "

@@ -163,7 +163,8 @@ def _limited(argv, cwd, max_bytes):
 @pytest.mark.parametrize("command, outputs", [
     (["ref", "{tiny}", "--input", "{x}", "--output", "y.npy"], ["y.npy"]),  # 176 bytes: fits
     (["ref", "{tiny}", "--input", "{big}", "--output", "y.npy"], ["y.npy"]),  # numpy buffered it
-    (["sim", "{tiny}", "--input", "{x}", "--output", "y.npy", "--vcd", "w.vcd"], ["w.vcd"]),
+    (["sim", "{tiny}", "--input", "{x}", "--output", "y.npy", "--vcd", "w.vcd", "--backend",
+      "pysim"], ["w.vcd"]),
     (["verilog", "{tiny}", "--out", "top.v"], ["top.v"]),
 ])
 def test_a_write_over_the_file_size_limit_leaves_nothing(tiny, x, tmp_path, command, outputs):
@@ -180,6 +181,27 @@ def test_a_write_over_the_file_size_limit_leaves_nothing(tiny, x, tmp_path, comm
     assert_one_error(result.returncode, err, argv[0], f"{outputs[0]}: cannot write the output "
                                                       f"(File too large)")
     assert files(tmp_path) == before
+
+
+def test_compiled_simulation_over_the_file_size_limit_leaves_nothing(tiny, x, tmp_path,
+                                                                      monkeypatch):
+    """The compiled model's VCD writer fails inside Verilator: one line naming the output.
+    Without a cached model, building one fails the same way, naming the cache."""
+    monkeypatch.setenv("TAILOR_CACHE", str(tmp_path / "cache"))
+    argv = ["sim", tiny, "--input", x, "--output", "y.npy", "--vcd", "w.vcd", "--backend",
+            "compiled"]
+    (tmp_path / "run").mkdir()
+    result = _limited(argv, tmp_path / "run", 1024)
+    assert_one_error(result.returncode, _lines(result.stderr), "sim",
+                     f"{tmp_path / 'cache' / 'sim-models'}: cannot build the simulation model")
+    assert files(tmp_path / "run") == []
+    assert subprocess.run([TAILOR, *map(str, argv)], cwd=tmp_path / "run").returncode == 0
+    for output in ("y.npy", "w.vcd"):
+        (tmp_path / "run" / output).unlink()
+    result = _limited(argv, tmp_path / "run", 1024)
+    assert_one_error(result.returncode, _lines(result.stderr), "sim",
+                     "w.vcd: cannot write the output (File too large)")
+    assert files(tmp_path / "run") == []
 
 
 def test_costdata_append_over_the_limit_keeps_whole_rows(tmp_path):
@@ -450,13 +472,18 @@ def test_space_whose_model_is_a_list(tmp_path, capsys):
 
 # -- 8. signals: a stopped simulation says so in one line and leaves no partial waveform ---
 
+@pytest.mark.parametrize("backend", ["compiled", "pysim"])
 @pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"),
                                              (signal.SIGTERM, 143, "terminated")])
-def test_stopped_simulation_leaves_no_partial_vcd(tmp_path, sig, code, word):
-    np.save(tmp_path / "x.npy", np.zeros((50, 1, 8, 8), dtype=np.int64))
+def test_stopped_simulation_leaves_no_partial_vcd(tmp_path, sig, code, word, backend):
+    """A deadlocked design (a skip FIFO far too small) with a watchdog that would wait 10^9
+    cycles: the simulation runs until the signal stops it, on either backend."""
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, 8, 8), dtype=np.int64))
+    (tmp_path / "hw.json").write_text(json.dumps({"fifo_depths": {"b1_add": 2}}))
     process = subprocess.Popen(
         [TAILOR, "sim", str(ROOT / "examples" / "small_resnet.json"), "--input", "x.npy",
-         "--output", "y.npy", "--vcd", "w.vcd"], cwd=tmp_path, stdout=subprocess.PIPE,
+         "--output", "y.npy", "--vcd", "w.vcd", "--hw", "hw.json", "--stall-cycles",
+         str(10 ** 9), "--backend", backend], cwd=tmp_path, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
     try:
@@ -471,7 +498,7 @@ def test_stopped_simulation_leaves_no_partial_vcd(tmp_path, sig, code, word):
         process.kill()
     assert process.returncode == code
     assert _lines(err)[-1:] == [f"tailor sim: {word}"] and "Exception" not in err, err
-    assert files(tmp_path) == ["x.npy"]
+    assert files(tmp_path) == ["hw.json", "x.npy"]
 
 
 # -- 9. the rest -------------------------------------------------------------------------------

@@ -56,6 +56,15 @@ def test_sim_equals_ref_batch_and_single(tiny, tmp_path, capsys):
     assert report["cycles_per_inference"] >= report["first_output_cycle"] > 0
     fifo = next(f for f in report["fifos"] if f["kind"] == "skip")
     assert fifo["add"] == "a1" and fifo["bits"] == fifo["depth"] * fifo["beat_bits"]
+    assert report["backend"] == "compiled" and report["versions"]["verilator"]
+    assert report["cycles_per_second"] > 0 and report["compile_seconds"] >= 0
+
+    code, out, _ = _run(["sim", str(tiny), "--input", str(tmp_path / "x1.npy"), "--output",
+                         str(tmp_path / "sim2.npy"), "--json", "--backend", "pysim"], capsys)
+    pysim = json.loads(out)
+    assert code == 0 and pysim["backend"] == "pysim" and pysim["compile_seconds"] == 0
+    for key in ("cycles_per_inference", "first_output_cycle", "total_cycles"):
+        assert pysim[key] == report[key]
 
 
 def test_sim_writes_vcd_and_uses_hw_file(tiny, tmp_path, capsys):
