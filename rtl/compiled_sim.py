@@ -39,8 +39,10 @@ HARNESS = Path(__file__).with_name("sim_harness.cpp")
 _CHUNK_SECONDS = 0.1  # wall time per call into the model: the progress bar's and Ctrl-C's grain
 _DEFINES = ["-DVERILATOR=1", "-DVM_COVERAGE=0", "-DVM_SC=0", "-DVM_TIMING=0", "-DVM_TRACE_FST=0",
             "-DVM_TRACE_SAIF=0", "-DVL_USER_FATAL"]
-# Verilator's own choices: the per-cycle code optimised, the once-run constructors and ROM
-# initialisers (the "Slow" files, large for weight ROMs) for size, which compiles much faster.
+_VERILATOR_ARGS = ["--cc", "--prefix", "Vtop", "--top-module", "top", "-O3", "--x-assign", "fast",
+                   "--x-initial", "fast", "--noassert", "-Wno-fatal", "-Wno-lint", "-Wno-style"]
+# As Verilator's own makefile: the per-cycle code optimised for speed, the once-run
+# constructors and ROM initialisers (the "Slow" files, large for weight ROMs) for size.
 _FAST, _SLOW = "-O2", "-Os"
 
 
@@ -53,10 +55,6 @@ class Toolchain:
     verilator_root: Path
     cxx: tuple  # the compiler command
     versions: dict  # tool -> version line, recorded with each model and in reports
-
-    @property
-    def label(self):
-        return ", ".join(f"{k} {v}" for k, v in self.versions.items())
 
 
 def _compiler():
@@ -91,8 +89,10 @@ def toolchain():
     if out.returncode != 0:
         raise Unavailable(f"{shlex.join(cxx)} --version failed: {out.stderr.strip()[:200]}")
     compiler = out.stdout.splitlines()[0].strip() if out.stdout else shlex.join(cxx)
+    if "ziglang" in cxx:
+        compiler = f"zig {importlib.metadata.version('ziglang')} ({compiler})"
     return Toolchain(root, cxx, {"verilator": importlib.metadata.version("verilator"),
-                                 "c++": compiler})
+                                 "compiler": compiler})
 
 
 def unavailable_reason():
@@ -230,9 +230,7 @@ class _Builder:
             (tmp / "glue.h").write_text(glue)
             shutil.copy(HARNESS, tmp / "harness.cpp")
             root = self.tools.verilator_root
-            cmd = [str(root / "bin" / "verilator_bin"), "--cc", "--prefix", "Vtop", "--top-module",
-                   "top", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
-                   "-Wno-fatal", "-Wno-lint", "-Wno-style", "--Mdir", "obj", "top.v"]
+            cmd = [str(root / "bin" / "verilator_bin"), *_VERILATOR_ARGS, "--Mdir", "obj", "top.v"]
             if self.trace:
                 cmd.insert(1, "--trace")
             env = dict(os.environ, VERILATOR_ROOT=str(root))
@@ -240,18 +238,35 @@ class _Builder:
             if out.returncode != 0:
                 raise TailorError("compiled simulation: Verilator failed: "
                                   + " | ".join(out.stderr.strip().splitlines()[-6:]))
-            classes = _classes(tmp / "obj" / "Vtop_classes.mk")
-            jobs = [(f"obj/{n}.cpp", f"obj/{n}.o", _FAST if fast else _SLOW) for n, fast in classes]
+            jobs = _unity_jobs(tmp, _classes(tmp / "obj" / "Vtop_classes.mk"))
             jobs.append(("harness.cpp", "harness.o", _FAST))
             runtime = self.runtime()
             self._compile(jobs, tmp)
             _run([*self.tools.cxx, "-shared", "-o", "model.so", *(o for _, o, _ in jobs),
                   *map(str, runtime), "-lpthread"], tmp, "linking the model")
-            for scratch in ("obj", "harness.o"):
-                path = tmp / scratch
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
-            for _, obj, _ in jobs:
-                Path(tmp, obj).unlink(missing_ok=True)
+            for scratch in tmp.iterdir():
+                if scratch.name != "model.so":
+                    shutil.rmtree(scratch) if scratch.is_dir() else scratch.unlink()
+
+
+def _unity_jobs(folder, classes):
+    """Verilator's files gathered into one translation unit per core and per optimisation
+    (balanced by size): each unit parses Verilator's headers once, which is most of a small
+    design's compile time. Returns compile jobs (source, object, optimisation)."""
+    jobs = []
+    cores = os.cpu_count() or 1
+    for fast, opt in ((True, _FAST), (False, _SLOW)):
+        files = sorted((f for f, is_fast in classes if is_fast == fast),
+                       key=lambda f: -(folder / "obj" / f"{f}.cpp").stat().st_size)
+        groups = [[] for _ in range(min(cores, len(files)))]
+        for f in files:  # the largest files first, each to the lightest group
+            min(groups, key=lambda g: sum((folder / "obj" / f"{x}.cpp").stat().st_size
+                                          for x in g)).append(f)
+        for i, group in enumerate(groups):
+            name = f"unit_{'fast' if fast else 'slow'}_{i}"
+            (folder / f"{name}.cpp").write_text("".join(f'#include "{f}.cpp"\n' for f in group))
+            jobs.append((f"{name}.cpp", f"{name}.o", opt))
+    return jobs
 
 
 @contextlib.contextmanager
@@ -324,7 +339,8 @@ def build(bench, inputs, outputs, trace=False):
     flat = FlatPorts(bench, inputs, outputs)
     glue = _glue(len(inputs), len(outputs), flat.widths)
     design = rtlil.convert(flat, name="top", ports=flat.ports, emit_src=False)
-    key = _digest([design, glue, HARNESS.read_text(), repr(tools), _FAST, _SLOW, str(trace)])
+    key = _digest([design, glue, HARNESS.read_text(), repr(tools), repr(_VERILATOR_ARGS),
+                   repr(_DEFINES), _FAST, _SLOW, str(trace)])
     folder = cache_root() / key
     start = time.perf_counter()
     if not (folder / "model.so").exists():

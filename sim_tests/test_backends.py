@@ -55,6 +55,21 @@ def _double_read():
     return b.build()
 
 
+def _plain_strided():
+    b = NetBuilder("plain", (2, 7, 5), rng=3)
+    b.conv("c1", 3, stride=2)
+    b.conv("c2", 2, kernel=1, relu=False, signed=True)
+    return b.build()
+
+
+def _dead_end():
+    b = NetBuilder("dead-end", (1, 5, 5), rng=2)
+    x = b.conv("c1", 2)
+    b.conv("unused", 2, src=x)
+    b.conv("c2", 2, src=x)
+    return b.build(output="c2")
+
+
 DESIGNS = {  # the whole-network test designs, with the hardware configs the tests give them
     "small_resnet": (lambda: netdesc.load(EXAMPLE), None),
     "long_skip": (_long_skip, None),
@@ -63,6 +78,8 @@ DESIGNS = {  # the whole-network test designs, with the hardware configs the tes
     "strided_chain_no_rate_fifo": (_strided_chain, HwConfig(parallelism={"c1": 4, "c2": 2},
                                                             rate_fifo_depths={"c2.i": 0})),
     "double_read": (_double_read, None),
+    "plain_one_mac": (_plain_strided, HwConfig(parallelism={"c1": 1, "c2": 1})),
+    "dead_end": (_dead_end, None),
 }
 
 
@@ -128,7 +145,7 @@ def test_models_are_cached_by_design(tmp_path, monkeypatch):
     assert other.compile_seconds > 0
     assert len([p for p in (tmp_path / "sim-models").iterdir() if
                 not p.name.startswith("runtime-")]) == 2
-    assert first.versions["verilator"] and first.versions["c++"]
+    assert first.versions["verilator"] and first.versions["compiler"]
 
 
 def test_vcd_written_whole_or_not_at_all(tmp_path):
