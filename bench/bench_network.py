@@ -18,7 +18,8 @@ layer, at most ``--cap`` MACs per cycle, see rtl/hwconfig.py):
   took to compile the model (0 when it came from the cache; delete ~/.cache/tailor/sim-models
   for a cold figure), the speed-up over pysim on the same design in the same run, and whether
   every beat's cycle stamp equals the first backend's. pysim runs ``--pysim-inferences``
-  inferences (one ResNet-8 inference takes it about two minutes);
+  inferences (one ResNet-8 inference takes it about two minutes); the small net's three
+  inferences are too short to time the compiled model, ``--nets small --inferences 300`` is not;
 - the bits of the analysed skip FIFOs next to whole-feature-map skip buffers, and of the rate
   FIFOs.
 """

@@ -5,8 +5,9 @@ of shape ``[N]`` (a global_avg_pool or dense output) travels as one beat of ``N`
 1x1 map with ``N`` channels. Element ``i`` of a beat occupies payload bits
 ``[i*bits, (i+1)*bits)``, two's complement when the type is signed.
 
-The async helpers here are the one implementation of stream driving used by the project's
-simulation tests and by the public simulation API. They transfer one beat per cycle when the
+The async helpers here are the one Python implementation of stream driving, used by the
+project's simulation tests and by the public simulation API's pysim backend; the compiled
+backend's C++ testbench (``rtl/sim_harness.cpp``) follows the same rules, cycle for cycle. They transfer one beat per cycle when the
 other side never stalls, so full-rate designs can be measured with them:
 ``stream_put`` raises ``valid`` in the same simulation step in which the previous transfer
 completed, and ``stream_get`` keeps ``ready`` high across back-to-back calls the same way.
