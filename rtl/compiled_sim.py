@@ -256,12 +256,14 @@ def _unity_jobs(folder, classes):
     jobs = []
     cores = os.cpu_count() or 1
     for fast, opt in ((True, _FAST), (False, _SLOW)):
-        files = sorted((f for f, is_fast in classes if is_fast == fast),
-                       key=lambda f: -(folder / "obj" / f"{f}.cpp").stat().st_size)
-        groups = [[] for _ in range(min(cores, len(files)))]
-        for f in files:  # the largest files first, each to the lightest group
-            min(groups, key=lambda g: sum((folder / "obj" / f"{x}.cpp").stat().st_size
-                                          for x in g)).append(f)
+        sizes = {f: (folder / "obj" / f"{f}.cpp").stat().st_size
+                 for f, is_fast in classes if is_fast == fast}
+        groups = [[] for _ in range(min(cores, len(sizes)))]
+        totals = [0] * len(groups)
+        for f in sorted(sizes, key=sizes.get, reverse=True):  # largest first, to the lightest
+            k = totals.index(min(totals))
+            groups[k].append(f)
+            totals[k] += sizes[f]
         for i, group in enumerate(groups):
             name = f"unit_{'fast' if fast else 'slow'}_{i}"
             (folder / f"{name}.cpp").write_text("".join(f'#include "{f}.cpp"\n' for f in group))
@@ -315,9 +317,8 @@ def _load(path):
         lib.tl_run.argtypes = [vp, lng, lng]
         lib.tl_error.restype = i
         lib.tl_error.argtypes = [vp, ctypes.c_char_p, lng]
-        for name in ("tl_cycles", "tl_stalled_for"):
-            getattr(lib, name).restype = lng
-            getattr(lib, name).argtypes = [vp]
+        lib.tl_stalled_for.restype = lng
+        lib.tl_stalled_for.argtypes = [vp]
         lib.tl_moved.restype = lng
         lib.tl_moved.argtypes = [vp, i, i]
         lib.tl_watched.argtypes = [vp, vp, vp]

@@ -211,8 +211,6 @@ int tl_error(Sim* s, char* buf, long size) {
     return s->fatal.error;
 }
 
-long tl_cycles(Sim* s) { return long(s->cycle); }
-
 long tl_moved(Sim* s, int output, int k) { return output ? s->out[k].n : s->in[k].n; }
 
 long tl_stalled_for(Sim* s) { return s->stalled_for; }

@@ -16,8 +16,8 @@ from rtl.engines import build_engine
 from rtl.hwconfig import HwConfig
 from rtl.network import NetworkTop
 from rtl.sim import simulate_component, simulate_layer, simulate_top
-from test_fifo_depth import _long_skip  # pytest puts sim_tests/ on the path
-from test_network import _inputs, networks
+from test_fifo_depth import _long_skip, strided_chain  # pytest puts sim_tests/ on the path
+from test_network import _inputs, dead_end, double_read, networks, plain_strided
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
@@ -41,45 +41,16 @@ def _both(net, hw=None, count=2, seed=0):
     return runs
 
 
-def _strided_chain():
-    b = NetBuilder("stride-2-chain", (2, 8, 8), rng=4)
-    b.conv("c1", 4)
-    b.conv("c2", 4, stride=2)
-    return b.build()
-
-
-def _double_read():
-    b = NetBuilder("double", (2, 4, 4), rng=5)
-    x = b.conv("c1", 2)
-    b.add("twice", x, x, shifts_in=(1, 0), shift=2)
-    return b.build()
-
-
-def _plain_strided():
-    b = NetBuilder("plain", (2, 7, 5), rng=3)
-    b.conv("c1", 3, stride=2)
-    b.conv("c2", 2, kernel=1, relu=False, signed=True)
-    return b.build()
-
-
-def _dead_end():
-    b = NetBuilder("dead-end", (1, 5, 5), rng=2)
-    x = b.conv("c1", 2)
-    b.conv("unused", 2, src=x)
-    b.conv("c2", 2, src=x)
-    return b.build(output="c2")
-
-
 DESIGNS = {  # the whole-network test designs, with the hardware configs the tests give them
     "small_resnet": (lambda: netdesc.load(EXAMPLE), None),
     "long_skip": (_long_skip, None),
     "long_skip_big_fifo": (_long_skip, HwConfig(fifo_depths={"add": 50})),
-    "strided_chain": (_strided_chain, HwConfig(parallelism={"c1": 4, "c2": 2})),
-    "strided_chain_no_rate_fifo": (_strided_chain, HwConfig(parallelism={"c1": 4, "c2": 2},
+    "strided_chain": (strided_chain, HwConfig(parallelism={"c1": 4, "c2": 2})),
+    "strided_chain_no_rate_fifo": (strided_chain, HwConfig(parallelism={"c1": 4, "c2": 2},
                                                             rate_fifo_depths={"c2.i": 0})),
-    "double_read": (_double_read, None),
-    "plain_one_mac": (_plain_strided, HwConfig(parallelism={"c1": 1, "c2": 1})),
-    "dead_end": (_dead_end, None),
+    "double_read": (double_read, None),
+    "plain_one_mac": (plain_strided, HwConfig(parallelism={"c1": 1, "c2": 1})),
+    "dead_end": (dead_end, None),
 }
 
 
@@ -137,7 +108,7 @@ def test_two_input_layer_identical():
 def test_models_are_cached_by_design(tmp_path, monkeypatch):
     """A design is compiled once: the second run loads it; another design compiles anew."""
     monkeypatch.setenv("TAILOR_CACHE", str(tmp_path))
-    net = _double_read()
+    net = double_read()
     x = netdesc.check_input(net, _inputs(net, 1, np.random.default_rng(0)))
     first, again = (simulate_top(NetworkTop(net), x, backend="compiled") for _ in range(2))
     assert first.compile_seconds > 0 and again.compile_seconds == 0.0

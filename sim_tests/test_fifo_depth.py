@@ -65,13 +65,18 @@ def test_analysed_depths_are_minimal_for_full_throughput(make):
             assert slower > full_rate
 
 
-def test_rate_fifo_decouples_a_stride_2_consumer():
-    """A 3x3 stride-2 conv after a conv of equal total MAC time: without a FIFO between them
-    neither overlaps the other; the analysed rate FIFO brings back the bound."""
+def strided_chain():
+    """A 3x3 stride-2 conv after a 3x3 conv."""
     b = NetBuilder("stride-2-chain", (2, 8, 8), rng=4)
     b.conv("c1", 4)
     b.conv("c2", 4, stride=2)
-    net = b.build()
+    return b.build()
+
+
+def test_rate_fifo_decouples_a_stride_2_consumer():
+    """A 3x3 stride-2 conv after a conv of equal total MAC time: without a FIFO between them
+    neither overlaps the other; the analysed rate FIFO brings back the bound."""
+    net = strided_chain()
     hw = HwConfig(parallelism={"c1": 4, "c2": 2})  # 18 cycles per pixel on c1, 4 x 18 on c2
     top = NetworkTop(net, hw)
     bound = max(e.cycles_per_output * 64 // (4 if n == "c2" else 1) for n, e in top.engines.items())

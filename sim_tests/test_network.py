@@ -95,27 +95,41 @@ def test_small_resnet_example():
     assert r.steady_state_cycles <= r.cycles_per_inference
 
 
-def test_no_skips_strided_and_one_mac_per_layer():
+def plain_strided():
+    """No skips: a stride-2 conv, then a 1x1 conv."""
     b = NetBuilder("plain", (2, 7, 5), rng=3)
     b.conv("c1", 3, stride=2)
     b.conv("c2", 2, kernel=1, relu=False, signed=True)
-    net = b.build()
-    _check(net, hw=HwConfig(parallelism={"c1": 1, "c2": 1}))
+    return b.build()
 
 
-def test_add_reading_one_tensor_twice():
+def double_read():
+    """An add reading one tensor on both inputs."""
     b = NetBuilder("double", (2, 4, 4), rng=5)
     x = b.conv("c1", 2)
     b.add("twice", x, x, shifts_in=(1, 0), shift=2)
-    _check(b.build())
+    return b.build()
 
 
-def test_layers_the_output_does_not_need_are_left_out():
+def dead_end():
+    """A layer the output does not need ("unused")."""
     b = NetBuilder("dead-end", (1, 5, 5), rng=2)
     x = b.conv("c1", 2)
     b.conv("unused", 2, src=x)
     b.conv("c2", 2, src=x)
-    net = b.build(output="c2")
+    return b.build(output="c2")
+
+
+def test_no_skips_strided_and_one_mac_per_layer():
+    _check(plain_strided(), hw=HwConfig(parallelism={"c1": 1, "c2": 1}))
+
+
+def test_add_reading_one_tensor_twice():
+    _check(double_read())
+
+
+def test_layers_the_output_does_not_need_are_left_out():
+    net = dead_end()
     top = NetworkTop(net)
     assert "unused" not in top.engines and "fork_c1" not in dict(top.monitored_streams())
     _check(net)
