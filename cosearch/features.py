@@ -38,7 +38,10 @@ The per-unit quantities (:data:`FEATURES`), all zero where a unit does not exist
   becomes LUTs, else 0.
 - ``lb_bits``: the line buffer's row memory ((k-1) rows x the entries its
   :class:`~rtl.line_buffer.WindowScan` steps through per row x channels x bits, LUT RAM at
-  these sizes); ``window_bits``: its k x k window register.
+  these sizes); ``window_bits``: its k x k window register. A folded conv
+  (:func:`rtl.engines.folds`) has neither window nor operand register: its ``lb_bits`` are its
+  window memory (:class:`rtl.window_memory.RowRing` ``depth`` x bits), and ``window_bits``,
+  ``operand_bits`` and ``select_bits`` are 0.
 - ``out_bits``: output beat (channels x bits) registers; ``rq_lanes_bits``: requantizer
   lanes x accumulator width.
 - ``add_bits``: an add engine's channels x widened bits; ``fifo_beat_bits``: the bypass
@@ -164,8 +167,10 @@ class Features:
 
     def _conv_unit(self, name, kind, cin, cout, wb, ab_in, ab_out, par, height, wid, k, stride,
                    proj):
+        from rtl.engines import folds
         from rtl.line_buffer import WindowScan
         from rtl.mac import MacSchedule
+        from rtl.window_memory import RowRing
         roles = {"cin": cin, "cout": cout, "wb": wb, "ab_in": ab_in, "ab_out": ab_out,
                  "par": par}
         if proj is not None:
@@ -199,7 +204,10 @@ class Features:
                      rom_words=words, rom_width=rom_w, rom_bram=rom_bram,
                      rom_logic_bits=0 if rom_bram else words * rom_w,
                      out_bits=v["cout"] * v["ab_out"], rq_lanes_bits=sch.lanes_out * acc)
-            if kind != "fc" and k > 1:
+            if kind != "fc" and folds((v["cin"], height, wid), k, stride, (k - 1) // 2, sch):
+                ring = RowRing(v["cin"], height, wid, k, stride, (k - 1) // 2)
+                f.update(lb_bits=ring.depth * v["ab_in"], operand_bits=0, select_bits=0)
+            elif kind != "fc" and k > 1:
                 f.update(lb_bits=(k - 1) * scan.row_steps * v["cin"] * v["ab_in"],
                          window_bits=operands * v["ab_in"])
 

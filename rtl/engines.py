@@ -12,23 +12,44 @@ from netdesc.errors import NetdescError
 from .add import AddEngine
 from .conv import ConvEngine
 from .dense import DenseEngine
+from .folded_conv import FoldedConvEngine
 from .hwconfig import HwConfig
 from .mac import MacSchedule
 from .pool import GlobalAvgPoolEngine, MaxPoolEngine
+from .window_memory import RowRing
 
 
 def _output_stage(layer):
     return {"shift": layer.shift, "relu": layer.relu, "out_type": layer.type}
 
 
-def _conv2d(net, layer, parallelism):
+def folds(in_shape, kernel, stride, padding, schedule):
+    """Whether a conv2d of this geometry and MAC grid is built as a :class:`FoldedConvEngine`:
+    when its window is more than one pixel (a 1x1 window's registers are smaller than a window
+    memory and its writer), it takes one operand per cycle (no window register is then needed)
+    and writing its input element by element is no slower than its MAC array (so it runs as
+    fast as the :class:`ConvEngine` would)."""
+    if kernel == 1 or schedule.lanes_in != 1:
+        return False
+    ring = RowRing(*in_shape, kernel, stride, padding)
+    return ring.write_cycles() <= ring.out_height * ring.out_width * schedule.cycles
+
+
+def conv2d_parameters(net, layer, parallelism):
+    """The parameters both conv engines take, for ``layer`` of ``net`` at ``parallelism``."""
     out, cin, k, _ = layer.weights.shape
-    return ConvEngine(in_shape=net.shape_of(layer.inputs[0]), in_type=net.type_of(layer.inputs[0]),
-                      weights=layer.weights, weight_bits=layer.weight_bits, bias=layer.bias,
-                      stride=layer.stride, padding=layer.padding,
-                      acc_range=accumulator_range(net, layer),
-                      schedule=MacSchedule.choose(out, cin * k * k, parallelism),
-                      **_output_stage(layer))
+    return dict(in_shape=net.shape_of(layer.inputs[0]), in_type=net.type_of(layer.inputs[0]),
+                weights=layer.weights, weight_bits=layer.weight_bits, bias=layer.bias,
+                stride=layer.stride, padding=layer.padding,
+                acc_range=accumulator_range(net, layer),
+                schedule=MacSchedule.choose(out, cin * k * k, parallelism),
+                **_output_stage(layer))
+
+
+def _conv2d(net, layer, parallelism):
+    p = conv2d_parameters(net, layer, parallelism)
+    fold = folds(p["in_shape"], layer.kernel, layer.stride, layer.padding, p["schedule"])
+    return (FoldedConvEngine if fold else ConvEngine)(**p)
 
 
 def _dense(net, layer, parallelism):
@@ -60,13 +81,13 @@ def _add(net, layer, parallelism):
                      **_output_stage(layer))
 
 
-# op name -> (engine class, its builder from a layer)
+# op name -> (engine classes, their builder from a layer)
 ENGINES = {
-    "conv2d": (ConvEngine, _conv2d),
-    "dense": (DenseEngine, _dense),
-    "maxpool2d": (MaxPoolEngine, _maxpool2d),
-    "global_avg_pool": (GlobalAvgPoolEngine, _global_avg_pool),
-    "add": (AddEngine, _add),
+    "conv2d": ((ConvEngine, FoldedConvEngine), _conv2d),
+    "dense": ((DenseEngine,), _dense),
+    "maxpool2d": ((MaxPoolEngine,), _maxpool2d),
+    "global_avg_pool": ((GlobalAvgPoolEngine,), _global_avg_pool),
+    "add": ((AddEngine,), _add),
 }
 
 

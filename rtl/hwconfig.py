@@ -77,10 +77,17 @@ class HwConfig:
         weighted = [l for l in net.layers if l.has_weights]
         target = max([_pixels(net.input.shape)] + [_pixels(l.shape) for l in net.layers] +
                      [-(-macs(l) // min(cap, max_parallelism(l))) for l in weighted])
+        return cls.balanced(net, target)
+
+    @classmethod
+    def balanced(cls, net, target):
+        """Every conv2d / dense layer at the smallest parallelism that finishes its MACs in
+        ``target`` cycles (at least 1, at most :func:`max_parallelism`)."""
         par = {}
-        for l in weighted:
-            p = -(-macs(l) // target)  # smallest p with ceil(macs / p) <= target
-            par[l.name] = max(1, min(p, max_parallelism(l)))
+        for l in net.layers:
+            if l.has_weights:
+                p = -(-macs(l) // target)  # smallest p with ceil(macs / p) <= target
+                par[l.name] = max(1, min(p, max_parallelism(l)))
         return cls(parallelism=par)
 
     def resolved(self, net):

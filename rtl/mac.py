@@ -21,7 +21,7 @@ can take (the missing terms could be zeros), so no intermediate can overflow.
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -33,7 +33,8 @@ from .requantize import Requantizer
 from .streams import pack
 from .timing_model import Block
 
-__all__ = ["MacSchedule", "MacArray", "MatVecPipeline", "PipelineModel", "PIPELINE_LATENCY"]
+__all__ = ["MacSchedule", "MacArray", "MatVecPipeline", "VectorFetch", "PipelineModel",
+           "PIPELINE_LATENCY"]
 
 # Edges from an operand vector's acceptance to its output beat's transfer, minus the cycles the
 # vector spends in the MAC array: issue (operand select + ROM read), accumulate, requantize.
@@ -166,7 +167,10 @@ class MatVecPipeline:
         self.acc_width = signed_bits_for(*acc_range)
         self.shift, self.out_type, self.relu = shift, out_type, relu
 
-    def elaborate_into(self, m, operands, out):
+    def elaborate_into(self, m, operands, out, fetch=None):
+        """Build the pipeline into ``m`` between ``operands`` and ``out``. ``fetch`` supplies
+        the operands of each issued word (default :class:`VectorFetch`: from the accepted
+        stream payload)."""
         sch = self.schedule
         po, pk, groups, chunks = sch.lanes_out, sch.lanes_in, sch.groups, sch.chunks
         beats = self.matrices.shape[0]
@@ -190,8 +194,7 @@ class MatVecPipeline:
         with m.If(out.ready):
             m.d.sync += out.valid.eq(0)
 
-        # Issue stage: walk (beat, group, chunk) over the latched operand vector.
-        vector = Signal(data.ArrayLayout(operand_shape, sch.operands))
+        # Issue stage: walk (beat, group, chunk) over the accepted operand vector.
         busy = Signal()
         chunk = Signal(range(chunks))
         group = Signal(range(groups))
@@ -207,7 +210,10 @@ class MatVecPipeline:
         issued_first = Signal()
         issued_last = Signal()
         issued_group = Signal(range(groups))
-        selected = Signal(data.ArrayLayout(operand_shape, pk))
+        fetch = fetch or VectorFetch()
+        selected = fetch.elaborate_into(m, operands, operand_shape, sch, chunk,
+                                        accept=operands.valid & operands.ready,
+                                        issue=run & busy)
         with m.If(run):
             m.d.sync += issued.eq(busy)
             with m.If(busy):
@@ -217,10 +223,6 @@ class MatVecPipeline:
                     issued_group.eq(group),
                     address.eq(Mux(address == words - 1, 0, address + 1)),
                 ]
-                for j in range(pk):
-                    options = [vector[c * pk + j] if c * pk + j < sch.operands else Const(0)
-                               for c in range(chunks)]
-                    m.d.sync += selected[j].eq(Array(options)[chunk] if chunks > 1 else options[0])
                 with m.If(chunk == chunks - 1):
                     m.d.sync += chunk.eq(0)
                     with m.If(group == groups - 1):
@@ -233,8 +235,6 @@ class MatVecPipeline:
                     m.d.sync += busy.eq(operands.valid)
             with m.Else():
                 m.d.sync += busy.eq(operands.valid)
-            with m.If(operands.valid & operands.ready):
-                m.d.sync += vector.eq(operands.payload)
 
         # Accumulate stage.
         bias = np.zeros(groups * po, dtype=np.int64)
@@ -260,21 +260,40 @@ class MatVecPipeline:
             m.d.sync += [done.eq(issued & issued_last), done_group.eq(issued_group)]
             m.d.sync += final.eq(mac.sum)
 
-        # Requantize stage: groups fill an assembly buffer; the last one completes the beat.
+        # Requantize stage: each group goes straight into its lanes of the output register
+        # (the previous beat has left it: the stage only runs when the output is free or being
+        # taken at this edge); the last group completes the beat.
         m.d.comb += rq.i.eq(final)
         out_bits = self.out_type.bits
         lane_bits = po * out_bits
-        assembled = Signal((groups - 1) * lane_bits) if groups > 1 else None
         with m.If(run & done):
-            if assembled is not None:
-                for g in range(groups - 1):
-                    with m.If(done_group == g):
-                        m.d.sync += assembled[g * lane_bits:(g + 1) * lane_bits].eq(
-                            Value.cast(rq.o))
+            for g in range(groups):
+                lanes = out_payload[g * lane_bits:min((g + 1) * lane_bits, sch.outputs * out_bits)]
+                with m.If(done_group == g):
+                    m.d.sync += lanes.eq(Value.cast(rq.o))
             with m.If(done_group == groups - 1):
-                parts = [Value.cast(rq.o)] if assembled is None else [assembled, Value.cast(rq.o)]
-                m.d.sync += [out_payload.eq(Cat(*parts)[:sch.outputs * out_bits]),
-                             out.valid.eq(1)]
+                m.d.sync += out.valid.eq(1)
+
+
+class VectorFetch:
+    """The operands of a :class:`MatVecPipeline` taken from its operand stream: each accepted
+    vector is latched (K elements), and an issued word selects its chunk's ``lanes_in``
+    elements into a register."""
+
+    def elaborate_into(self, m, operands, operand_shape, schedule, chunk, *, accept, issue):
+        """Returns the ``lanes_in`` operands of the word issued in the previous cycle.
+        ``accept``: a vector is taken at this edge; ``issue``: a word is issued (``chunk``)."""
+        pk, chunks = schedule.lanes_in, schedule.chunks
+        vector = Signal(data.ArrayLayout(operand_shape, schedule.operands))
+        selected = Signal(data.ArrayLayout(operand_shape, pk))
+        with m.If(issue):
+            for j in range(pk):
+                options = [vector[c * pk + j] if c * pk + j < schedule.operands else Const(0)
+                           for c in range(chunks)]
+                m.d.sync += selected[j].eq(Array(options)[chunk] if chunks > 1 else options[0])
+        with m.If(accept):
+            m.d.sync += vector.eq(operands.payload)
+        return selected
 
 
 class PipelineModel(Block):

@@ -220,7 +220,7 @@ def _site(plan, kind, name, key, add, reader, k):
 
 def network_model(plan, tensors):
     """The timing model of the plan's network fed ``tensors`` input tensors back to back at
-    full rate: ``(model, sink, {FIFO node: its model block})``, every block added in
+    full rate: ``(model, source, sink, {FIFO node: its model block})``, every block added in
     topological order."""
     net = plan.net
     model = Model()
@@ -230,7 +230,8 @@ def network_model(plan, tensors):
     for e in plan.edges:
         into.setdefault(e.dst[0], {})[e.dst[1]] = streams[e]
         out_of.setdefault(e.src[0], {})[e.src[1]] = streams[e]
-    model.add(Source(out_of[TOP]["i"], beat_shape(net.input.shape)[0] * tensors))
+    source = Source(out_of[TOP]["i"], beat_shape(net.input.shape)[0] * tensors)
+    model.add(source)
     fifo_blocks = {}
 
     def fork_of(tensor):
@@ -252,7 +253,7 @@ def network_model(plan, tensors):
         fork_of(name)
     sink = Sink(into[TOP]["o"])
     model.add(sink)
-    return model, sink, fifo_blocks
+    return model, source, sink, fifo_blocks
 
 
 def predict(plan, inferences):
@@ -263,8 +264,11 @@ def predict(plan, inferences):
 
 
 def last_beats(plan, inferences):
-    """``(edges of each inference's last output beat, {FIFO node: its model block})``."""
-    model, sink, fifos = network_model(plan, inferences)
+    """``(edges of each inference's last output beat from the first input beat, {FIFO node:
+    its model block})``. (A folded conv takes its first beat only once it has written every
+    channel.)"""
+    model, source, sink, fifos = network_model(plan, inferences)
     out_beats = beat_shape(plan.net.output_layer.shape)[0]
     model.run(sink, out_beats * inferences)
-    return [sink.stamps[(t + 1) * out_beats - 1] for t in range(inferences)], fifos
+    start = source.stamps[0]
+    return [sink.stamps[(t + 1) * out_beats - 1] - start for t in range(inferences)], fifos

@@ -112,19 +112,32 @@ class Source(Block):
 
 
 class Sink(Block):
-    """A consumer that is always ready; ``stamps``: the edge of every beat taken."""
+    """A consumer of beats (the testbench of :func:`rtl.sim.run_streams`): ready for beat ``n``
+    ``gaps[n]`` cycles after the previous one was taken (``gaps`` None: always ready).
+    ``stamps``: the edge of every beat taken."""
 
-    def __init__(self, i):
-        self.i = i
+    def __init__(self, i, gaps=None):
+        self.i, self.gaps = i, gaps
+        self.wait = gaps[0] if gaps else 0
         self.stamps = []
         self.now = 0
 
     def backward(self):
-        self.i.ready = True
+        self.i.ready = self.wait == 0
 
     def update(self):
         if self.i.fire:
             self.stamps.append(self.now)
+            n = self.i.count + 1
+            self.wait = self.gaps[n] if self.gaps and n < len(self.gaps) else 0
+        elif self.wait:
+            self.wait -= 1
+
+    def countdown(self):
+        return self.wait or None
+
+    def advance(self, n):
+        self.wait = max(0, self.wait - n)
 
 
 class Model:
@@ -189,15 +202,18 @@ class Model:
         return ", ".join(s.name for s in self.streams if s.valid and not s.ready) or "none"
 
 
-def edges(component, in_beats, out_beats, tensors=1, gaps=None):
+def edges(component, in_beats, out_beats, tensors=1, gaps=None, out_gaps=None):
     """Edges ``(accepted, produced)`` of every input beat's acceptance and every output beat's
     transfer when ``component`` (one input, one output: ``in_beats`` / ``out_beats`` beats per
     tensor) processes ``tensors`` tensors back to back from a producer idle ``gaps[t][n]``
-    cycles before beat ``n`` of tensor ``t``, into a consumer that is always ready."""
+    cycles before beat ``n`` of tensor ``t``, into a consumer idle ``out_gaps[t][n]`` cycles
+    before taking beat ``n`` (None: always ready)."""
     model = Model()
     i, o = model.stream("i"), model.stream("o")
-    flat = None if gaps is None else [g for tensor in gaps for g in tensor]
-    source, sink = Source(i, in_beats * tensors, flat), Sink(o)
+
+    def flat(gaps):
+        return None if gaps is None else [g for tensor in gaps for g in tensor]
+    source, sink = Source(i, in_beats * tensors, flat(gaps)), Sink(o, flat(out_gaps))
     model.add(source)
     component.timing_model(model, [i], [o])
     model.add(sink)

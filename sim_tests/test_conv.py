@@ -1,8 +1,9 @@
 # amaranth: UnusedElaboratable=no
-"""ConvEngine (built from single-layer netdescs by rtl.engines.build_engine) against netdesc.run:
-random and edge inputs, every parallelism regime, strides, paddings, odd sizes, stalls, two
-tensors back to back; its timing model (rtl.timing_model.edges) against the simulation's
-transfer edges, exact latencies and steady-state rate; parallelism errors."""
+"""The conv2d engines, ConvEngine and FoldedConvEngine (built from single-layer netdescs), against
+netdesc.run: random and edge inputs, every parallelism regime, strides, paddings, odd sizes,
+stalls, two tensors back to back; their timing models (rtl.timing_model.edges) against the
+simulation's transfer edges, exact latencies and steady-state rates; which engine
+rtl.engines.build_engine picks; parallelism errors."""
 
 import gc
 
@@ -14,7 +15,10 @@ import netdesc
 from netdesc import TensorType
 from netdesc.builder import NetBuilder
 from netdesc.errors import NetdescError
-from rtl.engines import build_engine
+from rtl.conv import ConvEngine
+from rtl.engines import build_engine, conv2d_parameters, folds
+from rtl.folded_conv import FoldedConvEngine
+from rtl.mac import PIPELINE_LATENCY, MacSchedule
 from rtl.sim import simulate_component
 from rtl.streams import beat_shape
 from rtl.timing_model import edges
@@ -34,20 +38,24 @@ def conv_net(in_shape, out_channels, k, s, p, *, in_type=TensorType(4, True), we
     return netdesc.parse(obj, source="<conv test>")
 
 
-def check(net, parallelism, xs, **gaps):
+def check(net, parallelism, xs, engine=None, **gaps):
     """Simulate, compare every output with netdesc.run and the stamps with the timing model.
-    Returns the engine, the simulation and the model's ``(accepted, produced)`` edges."""
+    ``engine``: the engine class (default: build_engine's choice). Returns the engine, the
+    simulation and the model's ``(accepted, produced)`` edges."""
     layer = net.layer("c")
-    engine = build_engine(net, layer, parallelism)
+    if engine is None:
+        engine = build_engine(net, layer, parallelism)
+    else:
+        engine = engine(**conv2d_parameters(net, layer, parallelism))
     run = simulate_component(engine, xs, engine.in_type, layer.shape, layer.type,
                              backend="pysim", **gaps)
     for x, y in zip(xs, run.outputs):
         np.testing.assert_array_equal(y, netdesc.run(net, x))
     accepted, produced = edges(engine, beat_shape(net.input.shape)[0], beat_shape(layer.shape)[0],
-                               tensors=len(xs), gaps=gaps.get("in_gaps"))
-    if "out_gaps" not in gaps:  # the model's consumer never stalls
-        assert run.input_stamps[0] == accepted
-        assert run.output_stamps[0] == produced
+                               tensors=len(xs), gaps=gaps.get("in_gaps"),
+                               out_gaps=gaps.get("out_gaps"))
+    assert run.input_stamps[0] == accepted
+    assert run.output_stamps[0] == produced
     return engine, run, (accepted, produced)
 
 
@@ -76,10 +84,25 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("in_shape, o, k, s, p, par", CASES)
-def test_matches_reference(in_shape, o, k, s, p, par, rng):
+CASES += [
+    ((16, 2, 2), 16, 3, 1, 1, 1),      # b3_conv1 of the digits demo at one MAC per cycle
+    ((3, 5, 7), 5, 3, 1, 1, 2),        # parallelism dividing neither channel count
+    ((1, 2, 2), 2, 3, 1, 2, 1),        # padding k-1 on an image smaller than the kernel
+]
+
+
+def one_operand_per_cycle(o, c, k, par):
+    return MacSchedule.choose(o, c * k * k, par).lanes_in == 1
+
+
+@pytest.mark.parametrize("engine, in_shape, o, k, s, p, par", (
+    [(ConvEngine, *case) for case in CASES] +
+    # The folded engine reads one operand per cycle.
+    [(FoldedConvEngine, *case) for case in CASES if one_operand_per_cycle(case[1], case[0][0],
+                                                                           case[2], case[5])]))
+def test_matches_reference(engine, in_shape, o, k, s, p, par, rng):
     net = conv_net(in_shape, o, k, s, p, rng=1)
-    check(net, par, random_inputs(net, rng))
+    check(net, par, random_inputs(net, rng, 3), engine)
 
 
 def test_unsigned_input_relu_output(rng):
@@ -116,15 +139,18 @@ def test_negative_rounding():
     assert run.outputs[0][1].ravel().tolist() == [int(np.floor((-v + 1) / 2)) for v in range(-6, 6)]
 
 
-def test_stalls_on_both_sides(rng, random_gaps):
+@pytest.mark.parametrize("engine", [ConvEngine, FoldedConvEngine])
+def test_stalls_on_both_sides(engine, rng, random_gaps):
     net = conv_net((2, 5, 7), 2, 3, 2, 1, rng=3)
     outs = beat_shape(net.layer("c").shape)[0]
-    check(net, 2, random_inputs(net, rng), in_gaps=random_gaps(2, 35), out_gaps=random_gaps(2, outs))
+    check(net, 2, random_inputs(net, rng), engine, in_gaps=random_gaps(2, 35),
+          out_gaps=random_gaps(2, outs))
 
 
-def test_timing_model_with_a_slow_producer(rng, random_gaps):
-    net = conv_net((1, 4, 5), 2, 3, 1, 1, rng=4)
-    check(net, 1, random_inputs(net, rng), in_gaps=random_gaps(2, 20, max_gap=12))
+@pytest.mark.parametrize("engine", [ConvEngine, FoldedConvEngine])
+def test_timing_model_with_a_slow_producer(engine, rng, random_gaps):
+    net = conv_net((2, 4, 5), 2, 3, 1, 1, rng=4)
+    check(net, 1, random_inputs(net, rng), engine, in_gaps=random_gaps(2, 20, max_gap=12))
 
 
 @settings(max_examples=25, deadline=None)
@@ -135,7 +161,10 @@ def test_random_layers(c, h, w, o, k, s, data):
     par = data.draw(st.integers(1, o * c * k * k))
     net = conv_net((c, h, w), o, k, s, p, rng=data.draw(st.integers(0, 99)),
                    in_type=TensorType(data.draw(st.integers(2, 5)), data.draw(st.booleans())))
-    check(net, par, random_inputs(net, np.random.default_rng(data.draw(st.integers(0, 99)))))
+    xs = random_inputs(net, np.random.default_rng(data.draw(st.integers(0, 99))))
+    check(net, par, xs, ConvEngine)
+    if one_operand_per_cycle(o, c, k, par):
+        check(net, par, xs, FoldedConvEngine)
 
 
 def test_latency_of_an_idle_engine(rng):
@@ -145,7 +174,7 @@ def test_latency_of_an_idle_engine(rng):
     ``cycles_per_output`` after output j-1 when one beat completes several windows."""
     net = conv_net((1, 4, 5), 2, 3, 2, 1, rng=5)
     idle = 3 * 18 + 20  # 18 MAC cycles per window: the engine is long idle
-    engine, _, (accepted, produced) = check(net, 1, random_inputs(net, rng, 1),
+    engine, _, (accepted, produced) = check(net, 1, random_inputs(net, rng, 1), ConvEngine,
                                             in_gaps=[[idle] * 20])
     latency = engine.cycles_per_output + 4
     # Per output (2 x 3): the input beats up to its window's last pixel (rows 0-1 or 0-3,
@@ -163,7 +192,7 @@ def test_cycles_per_output_in_steady_state(rng):
     """Full-rate input, 2 steps between windows, 9 cycles per window: the MAC array is the
     bottleneck and outputs of a row come exactly cycles_per_output apart."""
     net = conv_net((1, 4, 7), 2, 3, 2, 1, rng=6)
-    engine, run, _ = check(net, 2, random_inputs(net, rng, 1))
+    engine, run, _ = check(net, 2, random_inputs(net, rng, 1), ConvEngine)
     assert engine.cycles_per_output == 9
     per_row = net.layer("c").shape[2]
     gaps = np.diff(run.output_stamps[0]).reshape(-1)
@@ -176,7 +205,8 @@ def test_input_beats_needed(rng):
     to r+1 and columns up to c+1 (capped at the image), and before the next beat."""
     net = conv_net((1, 5, 7), 1, 3, 1, 1)
     idle = 3 * 9 + 20  # longer than a window's latency and the MAC cycles of two windows
-    _, _, (accepted, produced) = check(net, 1, random_inputs(net, rng, 1), in_gaps=[[idle] * 35])
+    _, _, (accepted, produced) = check(net, 1, random_inputs(net, rng, 1), ConvEngine,
+                                       in_gaps=[[idle] * 35])
     expected = [min(r + 1, 4) * 7 + min(c + 2, 7) if r + 1 < 5 else 5 * 7
                 for r in range(5) for c in range(7)]
     assert [sum(a < t for a in accepted) for t in produced] == expected
@@ -194,3 +224,57 @@ def test_rejects_bad_parallelism(par, message):
         build_engine(net, net.layer("c"), par)
     gc.collect()  # an engine built and dropped would warn here, an error under this filter
 
+
+
+def test_folded_latency_of_an_idle_engine(rng):
+    """Each beat offered long after the engine went idle: a window is handed to the MAC
+    pipeline in the cycle after the beat of its last real pixel, and its output follows
+    ``cycles_per_output + PIPELINE_LATENCY`` edges later, or ``cycles_per_output`` after the
+    previous output when one beat completes several windows."""
+    net = conv_net((2, 4, 5), 2, 3, 2, 1, rng=5)
+    idle = 3 * 36 + 20  # 36 MAC cycles per window: the engine is long idle
+    engine, _, (accepted, produced) = check(net, 1, random_inputs(net, rng, 1), FoldedConvEngine,
+                                            in_gaps=[[idle] * 20])
+    ring = engine.ring
+    for j, (r, c) in enumerate((r, c) for r in range(ring.out_height)
+                               for c in range(ring.out_width)):
+        last_pixel = (r * 2 - 1 + ring.needed_row(r)) * 5 + ring.needed_col(c)
+        ready = accepted[last_pixel] + 1 + engine.cycles_per_output + PIPELINE_LATENCY
+        if j:
+            ready = max(ready, produced[j - 1] + engine.cycles_per_output)
+        assert produced[j] == ready
+
+
+def test_folded_writes_a_pixel_in_c_cycles_and_skips_unread_ones(rng):
+    """A 1x1 stride-2 conv on 3 channels: a pixel some window reads is taken after its 3
+    elements are written, one per cycle; a pixel the stride skips in one cycle."""
+    net = conv_net((3, 4, 4), 2, 1, 2, 0, rng=6)
+    engine, run, _ = check(net, 1, random_inputs(net, rng, 1), FoldedConvEngine)
+    read = [y % 2 == 0 and x % 2 == 0 for y in range(4) for x in range(4)]
+    assert engine.write_cycles == 4 * 3 + 12
+    takes = np.diff([-1] + run.input_stamps[0])
+    # The first row: nothing blocks the writer yet.
+    assert takes[:4].tolist() == [3 if r else 1 for r in read[:4]]
+
+
+def test_folded_steady_state_is_the_mac_array(rng):
+    """Input at full rate: the MAC array is the bottleneck, outputs come exactly
+    cycles_per_output apart, within rows and across them (the writer fills the next rows
+    meanwhile)."""
+    net = conv_net((2, 6, 5), 3, 3, 1, 1, rng=7)
+    engine, run, _ = check(net, 3, random_inputs(net, rng, 2), FoldedConvEngine)
+    assert engine.cycles_per_output == 18
+    gaps = np.diff(run.output_stamps[0]).reshape(-1)
+    assert gaps.tolist() == [engine.cycles_per_output] * len(gaps)
+
+
+@pytest.mark.parametrize("in_shape, o, k, s, p, par, folded", [
+    ((16, 2, 2), 16, 3, 1, 1, 1, True),     # one MAC per cycle
+    ((16, 8, 8), 16, 3, 1, 1, 16, True),    # all output channels, one operand each
+    ((16, 8, 8), 16, 3, 1, 1, 32, False),   # two operands per cycle need the window register
+    ((8, 8, 8), 16, 1, 2, 0, 4, False),     # 1x1: the window is one pixel, registers are smaller
+    ((8, 4, 4), 4, 3, 2, 1, 4, True),       # 3x3 stride 2: 9 x 8 MAC cycles per 4 pixels written
+    ((1, 5, 5), 1, 2, 2, 0, 1, False),      # 2x2 stride 2, one channel: 25 writes, 16 MAC cycles
+])
+def test_folds_when_it_is_no_slower(in_shape, o, k, s, p, par, folded):
+    assert folds(in_shape, k, s, p, MacSchedule.choose(o, in_shape[0] * k * k, par)) == folded

@@ -14,6 +14,7 @@ from cosearch.evaluator import load_evaluator
 from cosearch.evaluator_training import train_evaluator
 from cosearch.features import FEATURES, Features, rom_bram_blocks
 from cosearch.space import load_space
+from rtl.folded_conv import FoldedConvEngine
 from tailor.cli import main
 from common.errors import TailorError
 
@@ -73,9 +74,12 @@ def test_one_hot_features_are_the_built_designs_counts(space):
             assert f["cycles"] == pixels * sch.cycles, name
             assert f["mults"] == sch.lanes_out * sch.lanes_in
             assert f["rom_words"] * f["rom_width"] >= f["weight_bits"]
-            if layer.op == "conv2d" and layer.kernel > 1:  # the row memory LineBuffer builds
-                cin = net.shape_of(layer.inputs[0])[0]
-                bits = net.type_of(layer.inputs[0]).bits
+            cin = net.shape_of(layer.inputs[0])[0]
+            bits = net.type_of(layer.inputs[0]).bits
+            if isinstance(engine, FoldedConvEngine):  # its window memory, no window register
+                assert f["lb_bits"] == engine.ring.depth * bits
+                assert f["window_bits"] == f["operand_bits"] == 0
+            elif layer.op == "conv2d" and layer.kernel > 1:  # the row memory LineBuffer builds
                 assert f["lb_bits"] == (layer.kernel - 1) * engine.scan.row_steps * cin * bits
         skips = {s: point[f"skip:{s}"] for s in space.blocks}
         for block, choice in skips.items():

@@ -1,0 +1,297 @@
+"""Folding: the per-layer MAC parallelism that fits a device, or meets a cycle budget in the
+least area.
+
+Candidates are balanced hardware configs (:meth:`rtl.hwconfig.HwConfig.balanced`): every
+conv2d / dense layer at the smallest parallelism that finishes its MACs within a cycle target,
+for targets on a ladder (steps of about 1.4x) from the default config's (at most 16 MACs per
+layer) to one MAC per layer.
+
+**The model** (a prediction, labelled so wherever it is printed):
+
+- cycles per inference: the slowest engine's cycles per tensor (:func:`engine_cycles`), at
+  least one cycle per pixel of the largest tensor; the timing model of the chosen config gives
+  the figure reported beside it;
+- resources, per first-level unit of the synthesis report (engines, forks, FIFOs): linear in
+  the unit's multipliers between two Yosys runs of this very network, one MAC per layer and
+  the fastest candidate; a unit without multipliers (add, pool, fork, FIFO) at the larger of
+  its two figures;
+- iCE40 logic cells: ``LUT + 0.7 FF`` (:data:`ICE40_LC_PER_FF`), nextpnr's packing of the
+  digits demo and of a one-layer design.
+
+**The check**: the chosen config is synthesized by Yosys; a config over the device is replaced
+by the next slower candidate, checked again. ``tailor build`` then places and routes it.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+from netdesc import macs
+from rtl.engines import folds
+from rtl.hwconfig import DEFAULT_CAP, HwConfig
+from rtl.mac import MacSchedule
+from rtl.window_memory import RowRing
+from rtl.streams import beat_shape
+from common.errors import TailorError
+
+# nextpnr's logic cells per Yosys FF beyond the LUTs on iCE40, a model: 30,371 LC for 16,223
+# LUT + 19,977 FF (the digits demo, skips removed), 626 LC for 425 LUT + 285 FF (one folded
+# 16->16 conv): 0.71 and 0.71.
+ICE40_LC_PER_FF = 0.7
+LADDER_STEP = math.sqrt(2)
+DEFAULT_MARGIN = 0.1
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device's budget: ``limits`` maps a category (``LC`` on iCE40, else ``LUT``; ``FF``,
+    ``BRAM`` in the target's block units, ``DSP``) to what it has."""
+
+    name: str
+    target: str
+    limits: dict
+
+
+DEVICES = {
+    "ice40": Device("iCE40UP5K", "ice40", {"LC": 5280, "BRAM": 30, "DSP": 8}),
+    "ecp5": Device("LFE5U-85F", "ecp5", {"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156}),
+    "xilinx": Device("XC7Z010 (Zybo Z7-10)", "xilinx",
+                     {"LUT": 17600, "FF": 35200, "BRAM": 120, "DSP": 80}),
+}
+BOARD_DEVICES = {"icebreaker": "ice40", "ulx3s-85f": "ecp5"}
+
+
+def device_for(target=None, board=None, limits=None):
+    """The :class:`Device` of ``board`` or ``target``, with ``limits`` (category -> count)
+    replacing its own."""
+    device = DEVICES[BOARD_DEVICES[board] if board else target]
+    if limits:
+        unknown = sorted(set(limits) - set(device.limits))
+        if unknown:
+            raise TailorError(f"--limit {unknown[0]}: {device.name} is budgeted in "
+                              f"{', '.join(device.limits)}")
+        device = Device(device.name, device.target, dict(device.limits, **limits))
+    return device
+
+
+def usage(device, resources):
+    """The device's categories computed from a synthesis' LUT / FF / BRAM / DSP figures."""
+    out = {k: resources.get(k, 0) for k in device.limits if k != "LC"}
+    if "LC" in device.limits:
+        out["LC"] = round(resources["LUT"] + ICE40_LC_PER_FF * resources["FF"])
+    return out
+
+
+def over(device, used, margin=0.0):
+    """``[(category, used, limit)]`` of the categories above ``(1 - margin)`` of the device."""
+    return [(k, used[k], lim) for k, lim in device.limits.items() if used[k] > lim * (1 - margin)]
+
+
+def multipliers(net, hw):
+    """Per conv2d / dense layer of ``hw`` (resolved): its MAC array's multipliers."""
+    out = {}
+    for layer in net.layers:
+        if layer.has_weights:
+            s = _schedule(net, layer, hw.parallelism[layer.name])
+            out[layer.name] = s.lanes_out * s.lanes_in
+    return out
+
+
+def _schedule(net, layer, parallelism):
+    # The engines' grids (rtl.engines): a conv's window, a dense layer's input beat.
+    if layer.op == "dense":
+        operands = beat_shape(net.shape_of(layer.inputs[0]))[1]
+    else:
+        operands = layer.weights[0].size
+    return MacSchedule.choose(layer.shape[0], operands, parallelism)
+
+
+def engine_cycles(net, layer, parallelism):
+    """Cycles per tensor of the engine of a conv2d / dense ``layer`` (the model): its windows
+    times their MAC cycles, or the folded conv's input writes if those take longer."""
+    s = _schedule(net, layer, parallelism)
+    if layer.op == "dense":
+        return beat_shape(net.shape_of(layer.inputs[0]))[0] * s.cycles
+    in_shape = net.shape_of(layer.inputs[0])
+    compute = layer.shape[1] * layer.shape[2] * s.cycles
+    if folds(in_shape, layer.kernel, layer.stride, layer.padding, s):
+        return max(compute, RowRing(*in_shape, layer.kernel, layer.stride,
+                                    layer.padding).write_cycles())
+    return compute
+
+
+def cycles_bound(net, hw):
+    """The model's cycles per inference of ``hw``: the slowest engine, or one cycle per pixel
+    of the largest tensor."""
+    pixels = [beat_shape(net.input.shape)[0]] + [beat_shape(l.shape)[0] for l in net.layers]
+    return max(pixels + [engine_cycles(net, l, hw.parallelism[l.name])
+                         for l in net.layers if l.has_weights])
+
+
+def candidates(net):
+    """Balanced configs from the default's target to one MAC per layer, fastest first, each
+    distinct."""
+    weighted = [l for l in net.layers if l.has_weights]
+    if not weighted:
+        return [HwConfig.default(net)]
+    fastest = cycles_bound(net, HwConfig.default(net, DEFAULT_CAP))
+    slowest = max(macs(l) for l in weighted)
+    out, seen, target = [], set(), fastest
+    while True:
+        hw = HwConfig.balanced(net, min(target, slowest))
+        key = tuple(sorted(hw.parallelism.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(hw)
+        if target >= slowest:
+            return out
+        target = math.ceil(target * LADDER_STEP)
+
+
+@dataclass
+class Calibration:
+    """Two Yosys reports of one network (``slow``: one MAC per layer; ``fast``) and their
+    multipliers per layer: :meth:`predict` interpolates each unit between them."""
+
+    slow: object
+    fast: object
+    slow_mults: dict
+    fast_mults: dict
+
+    def predict(self, net, hw):
+        """Predicted LUT / FF / BRAM / DSP per first-level unit of ``hw`` (the model)."""
+        mults = multipliers(net, hw)
+        slow, fast = _units(self.slow), _units(self.fast)
+        out = {}
+        for unit in sorted(set(slow) | set(fast)):
+            a, b = slow.get(unit), fast.get(unit)
+            if unit in mults and a and b and self.fast_mults[unit] != self.slow_mults[unit]:
+                t = (mults[unit] - self.slow_mults[unit]) / (self.fast_mults[unit] -
+                                                             self.slow_mults[unit])
+                out[unit] = {k: a[k] + t * (b[k] - a[k]) for k in a}
+            else:
+                out[unit] = {k: max((r or {}).get(k, 0) for r in (a, b)) for k in (a or b)}
+        return out
+
+
+def _units(report):
+    return {label: r for label, indent, r in report.rows(depth=1)}
+
+
+def totals(units):
+    out = {}
+    for r in units.values():
+        for k, v in r.items():
+            out[k] = out.get(k, 0) + v
+    return {k: round(v) for k, v in out.items()}
+
+
+@dataclass
+class FoldResult:
+    """The chosen ``hw`` with the model's figures (``predicted`` LUT / FF / BRAM / DSP per unit,
+    None without a calibration; ``bound``: the model's cycles) and the check's (``report``:
+    the Yosys report; ``used``: the device's categories from it; ``cycles``: steady-state
+    cycles per inference by the timing model). ``dsp``: multipliers in DSP blocks; ``tried``:
+    ``(label, hw, used, cycles)`` of every synthesized config, in order."""
+
+    hw: HwConfig
+    device: Device
+    dsp: bool
+    predicted: dict
+    bound: int
+    report: object
+    used: dict
+    cycles: int
+    tried: list = field(default_factory=list)
+
+
+def fold(net, device, synth, cycles=None, margin=DEFAULT_MARGIN, say=None):
+    """Choose a hardware config of ``net`` for ``device``: the fastest candidate that fits
+    within ``margin`` by the model and by a synthesis, or with ``cycles`` the smallest that
+    meets it by the timing model. ``synth(hw, dsp)`` builds and synthesizes a config and
+    returns ``(Yosys report, steady-state cycles by the timing model)``; ``say(text)``
+    reports progress.
+
+    Raises :class:`TailorError` when nothing fits (naming what is too big at one MAC per
+    layer) or ``cycles`` cannot be met on the device."""
+    say = say or (lambda text: None)
+    pixels = cycles_bound(net, HwConfig.balanced(net, 1))
+    if cycles is not None and cycles < pixels:
+        raise TailorError(f"'{net.name}' cannot run in {cycles:,} cycles per inference: its "
+                          f"largest tensor alone streams {pixels:,} beats, one per cycle")
+    ladder = candidates(net)
+    slowest, fastest = ladder[-1], ladder[0]
+    dsp = ("DSP" not in device.limits or
+           sum(multipliers(net, slowest).values()) <= device.limits["DSP"])
+    tried = []
+
+    def check(hw, label):
+        say(f"synthesizing {label}")
+        report, steady = synth(hw, dsp)
+        used = usage(device, report.total)
+        tried.append((label, hw, used, steady))
+        return report, used, steady
+
+    slow = check(slowest, "one MAC per layer")
+    if over(device, slow[1]):
+        raise TailorError(_too_big(net, device, slow[0], slow[1]))
+    if cycles is not None:
+        return _meet_cycles(net, device, dsp, cycles, check, tried)
+    fast = check(fastest, "the fastest candidate")
+    calibration = Calibration(slow[0], fast[0], multipliers(net, slowest),
+                              multipliers(net, fastest))
+
+    def result(hw, checked):
+        return FoldResult(hw, device, dsp, calibration.predict(net, hw), cycles_bound(net, hw),
+                          *checked, tried)
+    if not over(device, fast[1], margin):
+        return result(fastest, fast)
+    start = next((n for n, hw in enumerate(ladder[1:-1], 1)
+                  if not over(device, _predicted_usage(device, calibration, net, hw), margin)),
+                 len(ladder) - 1)
+    for hw in ladder[start:-1]:
+        checked = check(hw, f"{cycles_bound(net, hw):,} cycles per inference (model)")
+        if not over(device, checked[1], margin):
+            return result(hw, checked)
+    return result(slowest, slow)
+
+
+def _meet_cycles(net, device, dsp, cycles, check, tried):
+    """The smallest balanced config whose timing-model cycles meet ``cycles``: the target is
+    tightened by the shortfall until they do."""
+    pixels = cycles_bound(net, HwConfig.balanced(net, 1))
+    target = cycles
+    for _ in range(4):
+        hw = HwConfig.balanced(net, target)
+        report, used, steady = check(hw, f"{cycles_bound(net, hw):,} cycles per inference "
+                                         f"(model)")
+        if steady <= cycles:
+            if over(device, used):
+                raise TailorError(f"'{net.name}' at {cycles:,} cycles per inference does not "
+                                  f"fit the {device.name}: " + _over_text(over(device, used)))
+            return FoldResult(hw, device, dsp, None, cycles_bound(net, hw), report, used,
+                              steady, tried)
+        target = max(pixels, target * cycles // steady - 1)
+    raise TailorError(f"'{net.name}': no balanced config found that meets {cycles:,} cycles "
+                      f"per inference by the timing model (the last took {steady:,})")
+
+
+def _predicted_usage(device, calibration, net, hw):
+    return usage(device, totals(calibration.predict(net, hw)))
+
+
+def _over_text(items):
+    return "; ".join(f"{k} {used:,} of {lim:,}" for k, used, lim in items)
+
+
+def _too_big(net, device, report, used):
+    """The error for a network that does not fit even at one MAC per layer: what is over, and
+    the units that take most of it."""
+    parts = []
+    for k, n, lim in over(device, used):
+        key = "LUT" if k == "LC" else k
+        units = sorted(((r[key], label) for label, r in _units(report).items() if r[key]),
+                       reverse=True)[:3]
+        biggest = ", ".join(f"{label} {v:,}" for v, label in units)
+        parts.append(f"{k} {n:,} of {lim:,} (largest: {biggest})")
+    return (f"'{net.name}' does not fit the {device.name} at any folding: at one MAC per "
+            f"layer it needs " + "; ".join(parts))

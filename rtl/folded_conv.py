@@ -1,0 +1,70 @@
+"""The folded conv2d stream engine: a window memory in block RAM, one operand read per cycle."""
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .mac import MatVecPipeline, PipelineModel
+from .streams import pixel_signature
+from .window_memory import RowRing, WindowFetch, WindowMemory, WindowMemoryModel
+
+__all__ = ["FoldedConvEngine"]
+
+
+class FoldedConvEngine(wiring.Component):
+    """A conv2d layer (docs/NETDESC.md#conv2d) as a stream engine whose area follows its MAC
+    parallelism: the parameters, ports and stream format of :class:`~rtl.conv.ConvEngine`, for
+    a ``schedule`` with ``lanes_in`` = 1 (``lanes_out`` output channels per cycle, one operand).
+
+    Organisation: a :class:`~rtl.window_memory.WindowMemory` (submodule ``window_memory``, its
+    element memory ``window_memory.ring``) stores the input rows a window still needs; the
+    :class:`~rtl.mac.MatVecPipeline` (submodules ``mac``, ``weights``, ``requantize``) reads
+    each window's ``C * k * k`` operands from it, once per output group, instead of copying the
+    window into registers: no register grows with ``C * k * k``.
+
+    Timing (:meth:`timing_model`: the window memory, then the pipeline): a window occupies the
+    MAC array ``schedule.cycles`` cycles (:attr:`cycles_per_output`); a pixel some window reads
+    takes ``C`` cycles to write, others one (:attr:`write_cycles` per tensor), overlapping the
+    computation. ``ValueError`` for a schedule with ``lanes_in`` > 1.
+    """
+
+    def __init__(self, *, in_shape, in_type, weights, weight_bits, bias, stride, padding,
+                 acc_range, shift, relu, out_type, schedule):
+        in_channels, height, width = in_shape
+        self.in_type = in_type
+        self.in_channels = in_channels
+        self.out_channels, _, kernel, _ = weights.shape
+        operands = in_channels * kernel * kernel
+        if (schedule.outputs, schedule.operands) != (self.out_channels, operands):
+            raise ValueError(f"the MAC schedule covers {schedule.outputs} outputs x "
+                             f"{schedule.operands} operands, not {self.out_channels} x "
+                             f"{operands}")
+        if schedule.lanes_in != 1:
+            raise ValueError(f"a folded conv reads one operand per cycle; this schedule "
+                             f"takes {schedule.lanes_in}")
+        self.schedule = schedule
+        self.ring = RowRing(in_channels, height, width, kernel, stride, padding)
+        # Operand order of a window: (u * k + v) * in_channels + i, the window memory's read order.
+        matrix = weights.transpose(0, 2, 3, 1).reshape(self.out_channels, operands)
+        self.pipeline = MatVecPipeline(operand_type=in_type, matrices=matrix[None],
+                                       weight_bits=weight_bits, bias=bias,
+                                       schedule=schedule, acc_range=acc_range,
+                                       shift=shift, out_type=out_type, relu=relu)
+        self.cycles_per_output = schedule.cycles
+        self.write_cycles = self.ring.write_cycles()
+        super().__init__({
+            "i": In(pixel_signature(in_type, in_channels)),
+            "o": Out(pixel_signature(out_type, self.out_channels)),
+        })
+
+    def timing_model(self, model, inputs, outputs):
+        windows = model.stream(f"{outputs[0].name}.windows")
+        model.add(WindowMemoryModel(self.ring, inputs[0], windows),
+                  PipelineModel(windows, outputs[0], self.schedule.cycles, 1))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.window_memory = memory = WindowMemory(self.in_type, self.ring)
+        wiring.connect(m, wiring.flipped(self.i), memory.i)
+        self.pipeline.elaborate_into(m, memory.o, self.o, fetch=WindowFetch(memory))
+        return m

@@ -1,0 +1,313 @@
+"""Window memory: a ring of input rows in block RAM, read one operand per cycle.
+
+The folded conv engine's alternative to a :class:`~rtl.line_buffer.LineBuffer`: no window is
+ever held in registers. Input pixels are written into a memory of single elements, channel by
+channel (one element per cycle, ``C`` cycles per pixel); a window is handed to the MAC pipeline
+as a small descriptor (its output row, column and the ring slot of its first row) once every
+input pixel it covers has been written, and the pipeline then reads its ``k * k * C`` operands
+from the memory, one per cycle, in the order ``(u, v, i)`` of the weight ROM.
+
+Memory layout: ``rows`` ring slots of ``W * C`` elements each; input row ``R`` of the stream
+(counted over all tensors) lies in slot ``R mod rows``, pixel ``x`` channel ``i`` at
+``slot * W * C + x * C + i``. ``k`` slots hold the rows of the window being read, ``s`` more
+let the writer fill the next output row's new rows meanwhile (``rows`` = ``k + s``; more when a
+tensor ends in rows no window reads, so that the next tensor's first rows fit beside them).
+
+Flow control counts rows relative to windows (all tensors form one row sequence, so tensors
+follow each other without reset): a row is written only when its slot no longer holds a row of
+the window being read, and a window is handed out when the writer has passed its last real
+pixel. Pixels no window reads (rows and columns a stride skips) are accepted in one cycle and
+not written.
+"""
+
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .line_buffer import WindowScan
+from .streams import pixel_signature
+from .timing_model import Block
+
+__all__ = ["RowRing", "WindowMemory", "WindowMemoryModel", "WindowFetch"]
+
+
+class RowRing(WindowScan):
+    """The geometry of a :class:`WindowMemory` over a ``[channels, height, width]`` image and a
+    ``kernel`` x ``kernel`` window (``stride``, ``padding``): ring slots, which pixels are
+    read, and per output row / column the range of real kernel rows / columns."""
+
+    def __init__(self, channels, height, width, kernel, stride=1, padding=0):
+        super().__init__(height, width, kernel, stride, padding)
+        self.channels = channels
+        k, s, p = kernel, stride, padding
+        # Kernel rows u in [lo, hi) of output row r fall on real input rows.
+        self.row_lo = [max(0, p - r * s) for r in range(self.out_height)]
+        self.row_hi = [min(k, height + p - r * s) for r in range(self.out_height)]
+        self.col_lo = [max(0, p - c * s) for c in range(self.out_width)]
+        self.col_hi = [min(k, width + p - c * s) for c in range(self.out_width)]
+        self.row_used = [any(r * s - p <= y < r * s - p + k for r in range(self.out_height))
+                         for y in range(height)]
+        self.col_used = [any(c * s - p <= x < c * s - p + k for c in range(self.out_width))
+                         for x in range(width)]
+        # Rows from one window's first row to the next one's: s within a tensor; from the last
+        # output row to the next tensor's first (its top padding may reach back into this one).
+        self.next_tensor_step = height - (self.out_height - 1) * s
+        # The slots of a window still being read and of every row up to the last one the next
+        # window reads: k + s within a tensor, more where a tensor ends in rows no window reads.
+        self.rows = max(k + s, self.next_tensor_step + self.needed_row(0) + 1)
+        self.row_elements = width * channels
+        self.depth = self.rows * self.row_elements
+
+    def window_step(self, r):
+        """Rows from the first row of output row ``r``'s windows to the next output row's."""
+        return self.next_tensor_step if r == self.out_height - 1 else self.stride
+
+    def needed_row(self, r):
+        """Last input row a window of output row ``r`` reads, relative to its first row."""
+        return self.row_hi[r] - 1
+
+    def needed_col(self, c):
+        """Last input column a window of output column ``c`` reads (absolute)."""
+        return c * self.stride - self.padding + self.col_hi[c] - 1
+
+    def write_cycles(self):
+        """Cycles the writer needs per tensor: ``C`` per pixel read, 1 per pixel skipped."""
+        used = sum(self.row_used) * sum(self.col_used)
+        return used * self.channels + self.height * self.width - used
+
+
+def window_layout(ring):
+    return data.StructLayout({"row": range(ring.out_height), "col": range(ring.out_width),
+                              "slot": range(ring.rows)})
+
+
+def _lead_range(ring):
+    # Rows the writer can be ahead of (or behind) a window's first row.
+    span = ring.height + ring.rows + ring.kernel + ring.stride + ring.padding
+    return signed(max(span, 1).bit_length() + 1)
+
+
+def _flags(flags):
+    """A constant whose bit ``n`` is ``flags[n]``."""
+    return Const(sum(1 << n for n, f in enumerate(flags) if f), len(flags))
+
+
+def _ring_add(slot, n, size):
+    """``(slot + n) mod size`` for a ``slot`` below ``size`` and a constant ``n``."""
+    n %= size
+    return Mux(slot >= size - n, slot - (size - n), slot + n) if n else slot
+
+
+class WindowMemory(wiring.Component):
+    """The writer and window hand-out of the module docstring over a :class:`RowRing`.
+
+    Ports: ``i: In(pixel_signature(ttype, C))``, pixels in raster order; ``o``: a stream of
+    window descriptors (``row``, ``col`` of the output position, ``slot`` of its first input
+    row, which may lie in the top padding), in raster order; the memory's read port
+    ``read_addr`` (``In``) and ``read_data`` (``Out``, the element at the address of the
+    previous cycle in which ``read_en`` was high).
+
+    Timing (:class:`WindowMemoryModel`): a pixel read by some window is taken in the last of
+    ``C`` cycles, one element written per cycle, from its row's first pixel on only once its
+    slot is free; other pixels are taken in one cycle. A window is valid in the cycle after
+    the write of its last real pixel, and the next one may be valid in the cycle it is taken.
+    """
+
+    def __init__(self, ttype, ring):
+        self.ttype, self.ring = ttype, ring
+        super().__init__({
+            "i": In(pixel_signature(ttype, ring.channels)),
+            "o": Out(stream.Signature(window_layout(ring))),
+            "read_addr": In(range(ring.depth)),
+            "read_en": In(1),
+            "read_data": Out(ttype.bits),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ring, bits = self.ring, self.ttype.bits
+        C, W, H = ring.channels, ring.width, ring.height
+        m.submodules.ring = mem = Memory(shape=bits, depth=ring.depth, init=[])
+        wr = mem.write_port()
+        rd = mem.read_port()
+        m.d.comb += [rd.addr.eq(self.read_addr), rd.en.eq(self.read_en),
+                     self.read_data.eq(rd.data)]
+
+        # Rows of the writer ahead of the first row of the next window to hand out (lead)
+        # and of the last one handed out (held): the pipeline is reading that one.
+        lead = Signal(_lead_range(ring), init=ring.padding)
+        held = Signal(_lead_range(ring), init=ring.padding)
+
+        # Writer.
+        x = Signal(range(W))
+        y = Signal(range(H))
+        ch = Signal(range(C))
+        address = Signal(range(ring.depth))
+        used = _flags(ring.row_used).bit_select(y, 1) & _flags(ring.col_used).bit_select(x, 1)
+        free = held < ring.rows
+        last_ch = ch == C - 1
+        m.d.comb += [
+            self.i.ready.eq(free & (~used | last_ch)),
+            wr.addr.eq(address),
+            wr.data.eq(Value.cast(self.i.payload).word_select(ch, bits)),
+            wr.en.eq(self.i.valid & free & used),
+        ]
+        taken = self.i.valid & self.i.ready
+        row_done = Signal()
+        m.d.comb += row_done.eq(taken & (x == W - 1))
+
+        def wrapped(value, n):
+            return Mux(address >= ring.depth - n, address - (ring.depth - n), address + n)
+        with m.If(self.i.valid & free & used):
+            m.d.sync += address.eq(wrapped(address, 1))
+        with m.Elif(taken):
+            m.d.sync += address.eq(wrapped(address, C))
+        with m.If(taken):
+            m.d.sync += [ch.eq(0), x.eq(Mux(x == W - 1, 0, x + 1))]
+            with m.If(x == W - 1):
+                m.d.sync += y.eq(Mux(y == H - 1, 0, y + 1))
+        with m.Elif(self.i.valid & free & used):
+            m.d.sync += ch.eq(ch + 1)
+
+        # Window hand-out.
+        r = Signal(range(ring.out_height))
+        c = Signal(range(ring.out_width))
+        slot = Signal(range(ring.rows), init=(-ring.padding) % ring.rows)
+        need_row = Array(Const(ring.needed_row(n), _lead_range(ring)) for n in range(ring.out_height))[r]
+        need_col = Array(Const(ring.needed_col(n), range(W)) for n in range(ring.out_width))[c]
+        m.d.comb += [
+            self.o.valid.eq((lead > need_row) | ((lead == need_row) & (x > need_col))),
+            self.o.payload.row.eq(r),
+            self.o.payload.col.eq(c),
+            self.o.payload.slot.eq(slot),
+        ]
+        handed = self.o.valid & self.o.ready
+        last_col = c == ring.out_width - 1
+        last_row = r == ring.out_height - 1
+        step = Mux(last_row, ring.next_tensor_step, ring.stride)
+        with m.If(handed):
+            m.d.sync += [held.eq(lead + row_done), c.eq(Mux(last_col, 0, c + 1))]
+            with m.If(last_col):
+                m.d.sync += [r.eq(Mux(last_row, 0, r + 1)),
+                             lead.eq(lead + row_done - step),
+                             slot.eq(Mux(last_row, _ring_add(slot, ring.next_tensor_step, ring.rows),
+                                         _ring_add(slot, ring.stride, ring.rows)))]
+            with m.Else():
+                m.d.sync += lead.eq(lead + row_done)
+        with m.Elif(row_done):
+            m.d.sync += [lead.eq(lead + 1), held.eq(held + 1)]
+        return m
+
+
+class WindowMemoryModel(Block):
+    """The timing of a :class:`WindowMemory` over ``ring``: input stream ``i``, window
+    descriptors ``o``."""
+
+    def __init__(self, ring, i, o):
+        self.ring, self.i, self.o = ring, i, o
+        self.x = self.y = self.ch = 0
+        self.r = self.c = 0
+        self.lead = self.held = ring.padding
+
+    def _free(self):
+        return self.held < self.ring.rows
+
+    def _used(self):
+        return self.ring.row_used[self.y] and self.ring.col_used[self.x]
+
+    def forward(self):
+        need = self.ring.needed_row(self.r)
+        self.o.valid = self.lead > need or (self.lead == need and
+                                            self.x > self.ring.needed_col(self.c))
+
+    def backward(self):
+        self.i.ready = self._free() and (not self._used() or self.ch == self.ring.channels - 1)
+
+    def _writing(self):
+        return self.i.valid and self._free() and self._used() and not self.i.ready
+
+    def update(self):
+        ring = self.ring
+        row_done = 0
+        if self.i.fire:
+            self.ch = 0
+            if self.x == ring.width - 1:
+                self.x, row_done = 0, 1
+                self.y = (self.y + 1) % ring.height
+            else:
+                self.x += 1
+        elif self._writing():
+            self.ch += 1
+        if self.o.fire:
+            self.held = self.lead + row_done
+            if self.c == ring.out_width - 1:
+                self.lead += row_done - ring.window_step(self.r)
+                self.c, self.r = 0, (self.r + 1) % ring.out_height
+            else:
+                self.lead += row_done
+                self.c += 1
+        else:
+            self.lead += row_done
+            self.held += row_done
+
+    def countdown(self):
+        # Writing a pixel's channels moves no beat until its last one.
+        return self.ring.channels - 1 - self.ch if self._writing() else None
+
+    def advance(self, n):
+        if self._writing():
+            self.ch += n
+
+
+class WindowFetch:
+    """The operands of a conv's :class:`~rtl.mac.MatVecPipeline` read from a
+    :class:`WindowMemory` (one per cycle: the schedule must have ``lanes_in`` = 1): the accepted
+    descriptor is latched, and each issued word reads operand ``(u, v, i)`` of its window,
+    zero in the padding."""
+
+    def __init__(self, memory):
+        self.memory = memory
+
+    def elaborate_into(self, m, operands, operand_shape, schedule, chunk, *, accept, issue):
+        ring, mem = self.memory.ring, self.memory
+        if schedule.lanes_in != 1:
+            raise ValueError(f"a window memory supplies one operand per cycle, not "
+                             f"{schedule.lanes_in}")
+        k, C = ring.kernel, ring.channels
+        window = Signal(window_layout(ring))
+        u = Signal(range(k))
+        v = Signal(range(k))
+        i = Signal(range(C))
+        j = Signal(range(k * C))  # v * C + i
+        slot = Signal(range(ring.rows))  # of row u
+        with m.If(issue):
+            m.d.sync += [i.eq(Mux(i == C - 1, 0, i + 1)), j.eq(Mux(j == k * C - 1, 0, j + 1))]
+            with m.If(i == C - 1):
+                m.d.sync += v.eq(Mux(v == k - 1, 0, v + 1))
+                with m.If(v == k - 1):
+                    m.d.sync += u.eq(Mux(u == k - 1, 0, u + 1))
+                    with m.If(u == k - 1):  # the next output group reads the window again
+                        m.d.sync += slot.eq(window.slot)
+                    with m.Else():
+                        m.d.sync += slot.eq(_ring_add(slot, 1, ring.rows))
+        with m.If(accept):  # after the issue: the last word of a window may be issued meanwhile
+            m.d.sync += [window.eq(operands.payload), slot.eq(operands.payload.slot)]
+
+        def table(values, index):
+            return Array(Const(n, signed(max(abs(n) for n in values).bit_length() + 2))
+                         for n in values)[index]
+        row_start = table([n * ring.row_elements for n in range(ring.rows)], slot)
+        col_start = table([(n * ring.stride - ring.padding) * C for n in range(ring.out_width)],
+                          window.col)
+        inside = ((u >= table(ring.row_lo, window.row)) & (u < table(ring.row_hi, window.row)) &
+                  (v >= table(ring.col_lo, window.col)) & (v < table(ring.col_hi, window.col)))
+        address = row_start + col_start + j
+        m.d.comb += [mem.read_addr.eq(Mux(inside, address, 0)),
+                     mem.read_en.eq(issue)]
+        real = Signal()
+        with m.If(issue):
+            m.d.sync += real.eq(inside)
+        selected = Signal(data.ArrayLayout(operand_shape, 1))
+        m.d.comb += selected[0].eq(Mux(real, mem.read_data, 0))
+        return selected

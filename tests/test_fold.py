@@ -1,0 +1,123 @@
+"""Folding (platforms.fold, `tailor fold`, `tailor build` without --hw): the candidate ladder,
+the model's calibration end points, and real Yosys runs choosing configs that fit a budget or
+meet a cycle count; one-line errors when nothing fits."""
+
+import json
+
+import pytest
+
+import netdesc
+from netdesc import macs
+from platforms.fold import (Calibration, candidates, cycles_bound, device_for, multipliers,
+                            over, usage)
+from platforms.regression import tiny_net
+from rtl.hwconfig import HwConfig, load_hw
+from rtl.network import NetworkTop
+from rtl.plan import predict
+from tailor.cli import main
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    path = tmp_path / "tiny.json"
+    netdesc.save(tiny_net(), path)
+    return path
+
+
+def test_candidates_run_from_the_default_to_one_mac_per_layer():
+    net = tiny_net()
+    ladder = candidates(net)
+    # The first is as fast as the default config, and no larger.
+    default = HwConfig.default(net)
+    assert cycles_bound(net, ladder[0]) == cycles_bound(net, default)
+    assert all(ladder[0].parallelism[k] <= v for k, v in default.parallelism.items())
+    assert set(ladder[-1].parallelism.values()) == {1}
+    bounds = [cycles_bound(net, hw) for hw in ladder]
+    assert bounds == sorted(bounds) and len(set(map(str, ladder))) == len(ladder)
+    slowest = max(macs(layer) for layer in net.layers if layer.has_weights)
+    assert bounds[-1] == slowest
+    # Each layer's parallelism only falls along the ladder.
+    for a, b in zip(ladder, ladder[1:]):
+        assert all(b.parallelism[k] <= v for k, v in a.parallelism.items())
+
+
+def test_cycles_bound_is_the_timing_models_steady_state_at_one_mac_per_layer():
+    net = tiny_net()
+    hw = candidates(net)[-1]
+    ends = predict(NetworkTop(net, hw).plan, 3)
+    assert ends[-1] - ends[-2] == cycles_bound(net, hw)
+
+
+def test_device_budgets_and_limits():
+    assert device_for(board="icebreaker").limits == {"LC": 5280, "BRAM": 30, "DSP": 8}
+    dev = device_for("xilinx", limits={"LUT": 16000})
+    assert dev.limits["LUT"] == 16000 and dev.limits["DSP"] == 80
+    used = usage(device_for("ice40"), {"LUT": 100, "FF": 100, "BRAM": 2, "DSP": 1})
+    assert used == {"LC": 170, "BRAM": 2, "DSP": 1}
+    assert over(device_for("ice40"), dict(used, BRAM=28), margin=0.1) == [("BRAM", 28, 30)]
+    with pytest.raises(Exception, match="budgeted in LC, BRAM, DSP"):
+        device_for("ice40", limits={"LUT": 5})
+
+
+def test_fold_fits_a_budget_and_the_model_reproduces_its_calibration(tiny, tmp_path, capsys):
+    """A budget between one MAC per layer and the fastest candidate: the chosen config is the
+    fastest that Yosys found within the margin, and slower configs were not needed."""
+    out, js = tmp_path / "hw.json", tmp_path / "fold.json"
+    assert main(["fold", str(tiny), "--target", "ice40", "--limit", "LC=1400", "--margin", "0",
+                 "--out", str(out), "--json", str(js)]) == 0
+    text = capsys.readouterr().out
+    report = json.loads(js.read_text())
+    hw = load_hw(out, tiny_net())
+    assert hw.parallelism == report["parallelism"]
+    assert report["used"]["LC"] <= 1400
+    tried = report["tried"]
+    assert tried[0]["label"] == "one MAC per layer"
+    chosen = [t for t in tried if t["parallelism"] == report["parallelism"]]
+    assert chosen and chosen[-1]["used"] == report["used"]
+    # Every faster config tried was over the budget.
+    faster = [t for t in tried if t["cycles"] < report["cycles"]]
+    assert all(t["used"]["LC"] > 1400 for t in faster)
+    assert "cycles (model)" in text and "LUT (model)" in text
+
+
+def test_calibration_end_points_are_the_measurements(tmp_path):
+    """The model interpolates between its two Yosys runs: at either end it is that run."""
+    from platforms.synth import synthesize_net
+    net = tiny_net()
+    ladder = candidates(net)
+    slow = synthesize_net(net, "ice40", tmp_path / "slow", ladder[-1])
+    fast = synthesize_net(net, "ice40", tmp_path / "fast", ladder[0])
+    cal = Calibration(slow, fast, multipliers(net, ladder[-1]), multipliers(net, ladder[0]))
+    for hw, report in ((ladder[-1], slow), (ladder[0], fast)):
+        predicted = cal.predict(net, hw)
+        for label, _, measured in report.rows(depth=1):
+            if label in multipliers(net, hw):
+                assert {k: round(v) for k, v in predicted[label].items()} == measured, label
+
+
+def test_fold_meets_cycles_in_the_least_area(tiny, tmp_path, capsys):
+    net = tiny_net()
+    budget = cycles_bound(net, candidates(net)[-1]) // 3
+    out, js = tmp_path / "hw.json", tmp_path / "fold.json"
+    assert main(["fold", str(tiny), "--target", "ecp5", "--cycles", str(budget),
+                 "--out", str(out), "--json", str(js)]) == 0
+    report = json.loads(js.read_text())
+    assert report["cycles"] <= budget
+    assert report["parallelism"] == HwConfig.balanced(net, budget).parallelism
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--target", "ice40", "--limit", "LC=50"],
+     r"'tiny' does not fit the iCE40UP5K at any folding: at one MAC per layer it needs LC \S+ "
+     r"of 50 \(largest: "),
+    (["--target", "ice40", "--cycles", "3"],
+     r"'tiny' cannot run in 3 cycles per inference: its largest tensor alone streams 36 beats"),
+])
+def test_fold_errors_are_one_line(tiny, tmp_path, capsys, args, message):
+    out = tmp_path / "hw.json"
+    assert main(["fold", str(tiny), *args, "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    import re
+    assert re.search(r"^tailor fold: error: " + message, err), err
+    assert not out.exists()
