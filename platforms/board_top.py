@@ -130,6 +130,15 @@ class TensorDeserializer(wiring.Component):
         return m
 
 
+def check_output_shape(shape):
+    """``ValueError`` for an output the serializer cannot send: an ``[N]`` tensor's argmax is
+    one byte."""
+    channels = beat_shape(tuple(shape))[1]
+    if has_argmax(tuple(shape)) and channels > MAX_ARGMAX_CLASSES:
+        raise ValueError(f"an [N] output sends its argmax as one byte, so N must be at most "
+                         f"{MAX_ARGMAX_CLASSES}, not {channels}")
+
+
 class TensorSerializer(wiring.Component):
     """Pixels of a tensor of ``shape`` and ``ttype`` on ``i`` -> bytes on ``o``.
 
@@ -144,9 +153,7 @@ class TensorSerializer(wiring.Component):
         self.ttype = ttype
         self.beats, self.channels = beat_shape(self.shape)
         self.argmax = has_argmax(self.shape)
-        if self.argmax and self.channels > MAX_ARGMAX_CLASSES:
-            raise ValueError(f"an [N] output sends its argmax as one byte, so N must be at most "
-                             f"{MAX_ARGMAX_CLASSES}, not {self.channels}")
+        check_output_shape(self.shape)
         super().__init__({"i": In(stream.Signature(pixel_layout(ttype, self.channels))),
                           "o": Out(stream.Signature(8)), "done": Out(1)})
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from common.errors import TailorError
 from common.io import atomic_path, write_text
 
-from .board_top import DEFAULT_BAUD, BoardTop, net_accelerator
+from .board_top import DEFAULT_BAUD, BoardTop, check_output_shape, net_accelerator
 from .boards import BOARDS
 from .synth import abc_flow
 from .toolchain import board_env, run_tool, versions
@@ -88,8 +88,9 @@ _UTIL_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%")
 
 
 _PLACEMENT_FAILED = "Unable to find legal placement"
-_ADVICE = ("lower the layers' parallelism with a hardware config, or for DSPs map multipliers to "
-           "logic with --no-dsp")
+_ADVICE = ("lower the layers' parallelism: `tailor fold --board` writes the fastest hardware "
+           "config that fits, `tailor build` without --hw uses it; or for DSPs map multipliers "
+           "to logic with --no-dsp")
 
 
 def log_utilisation(log_text):
@@ -149,6 +150,25 @@ def check_report(report, b, device, clock_mhz):
     return fmax
 
 
+def check_buildable(net, board_name):
+    """:class:`TailorError` for a network the UART top cannot carry, before any work."""
+    try:
+        check_output_shape(net.output_layer.shape)
+    except ValueError as e:
+        raise TailorError(f"'{net.name}' cannot be built for the {board(board_name).name}: "
+                          f"{e}") from None
+
+
+def uart_divisor(board_name, baud):
+    """The UART clock divisor of ``baud`` on the board's clock; :class:`TailorError` for a rate
+    the clock cannot make."""
+    from .uart import divisor_for
+    try:
+        return divisor_for(_platform(board(board_name)).default_clk_frequency, baud)
+    except ValueError as e:
+        raise TailorError(f"baud rate: {e}") from None
+
+
 def build(net, board_name, out_dir, hw=None, baud=DEFAULT_BAUD, dsp=True, progress=None):
     """Build the UART accelerator of ``net`` (:func:`platforms.board_top.net_accelerator`)
     for board ``board_name`` into ``out_dir``; see :func:`build_design`."""
@@ -167,15 +187,10 @@ def build_design(make_accelerator, design, board_name, out_dir, baud=DEFAULT_BAU
     and by how much), or when the achieved Fmax is below the board clock. ``progress(text)`` is
     called before each stage.
     """
-    from .uart import divisor_for
-
     b = board(board_name)
     platform = _platform(b)
     clock_hz = platform.default_clk_frequency
-    try:
-        divisor = divisor_for(clock_hz, baud)
-    except ValueError as e:
-        raise TailorError(f"baud rate: {e}") from None
+    divisor = uart_divisor(board_name, baud)
     out_dir = Path(out_dir)
     build_dir = out_dir / "build"
     for stale in (out_dir / b.bitstream, out_dir / "report.json", out_dir / "build.json"):

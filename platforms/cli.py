@@ -134,34 +134,15 @@ def cmd_synth(args):
     return 0
 
 
-def _synthesizer(net, target, workdir):
-    """``synth(hw, dsp)`` for :func:`platforms.fold.fold`: each config built, its timing
-    model's steady-state cycles, and its Yosys report (in a numbered folder of ``workdir``)."""
-    from rtl.network import NetworkTop
-    from rtl.plan import predict
-
-    from .synth import synthesize_net
-    runs = []
-
-    def synth(hw, dsp):
-        runs.append(hw)
-        top = NetworkTop(net, hw)
-        ends = predict(top.plan, 3)
-        report = synthesize_net(net, target, Path(workdir) / f"config{len(runs)}", top=top,
-                                dsp=dsp)
-        return report, ends[-1] - ends[-2]
-    return synth
-
-
 def run_fold(net, device, cycles=None, margin=0.1, desc="fold"):
     """:func:`platforms.fold.fold` with Yosys in a temporary folder and a progress line."""
-    from .fold import fold
+    from .fold import fold, synthesizer
     with tempfile.TemporaryDirectory(prefix="tailor-fold-") as workdir, \
             _progress(None, f"{desc} {net.name} for {device.name}") as bar:
         def say(text):
             bar.set_postfix_str(text)
             bar.update(1)
-        return fold(net, device, _synthesizer(net, device.target, workdir), cycles=cycles,
+        return fold(net, device, synthesizer(net, device.target, workdir), cycles=cycles,
                     margin=margin, say=say)
 
 
@@ -199,8 +180,10 @@ def fold_report(net, result):
     head = ["unit", "MACs/cycle", "cycles (model)", "LUT (model)", "FF (model)",
             "BRAM (model)", "DSP (model)", "LUT", "FF", "BRAM", "DSP"]
     dev = result.device
-    lines = [f"'{net.name}' folded for {dev.name} ({dev.target}); multipliers in "
-             f"{'DSP blocks' if result.dsp else 'logic (more than the device has DSPs)'}", "",
+    logic = result.hw.logic_multipliers
+    lines = [f"'{net.name}' folded for {dev.name} ({dev.target}); multipliers in DSP blocks" +
+             (f", but from logic in {', '.join(logic)} (beyond the device's DSPs)" if logic
+              else ""), "",
              format_table(head, rows), "",
              f"cycles per inference: {result.cycles:,} (timing model; the model's bound "
              f"{result.bound:,})"]
@@ -219,7 +202,8 @@ def fold_report(net, result):
 
 def fold_json(net, result):
     return {"design": net.name, "device": result.device.name, "target": result.device.target,
-            "limits": result.device.limits, "dsp": result.dsp,
+            "limits": result.device.limits,
+            "logic_multipliers": result.hw.logic_multipliers,
             "parallelism": result.hw.parallelism, "cycles": result.cycles,
             "cycles_bound_model": result.bound, "used": result.used,
             "predicted_units_model": result.predicted,
@@ -231,17 +215,20 @@ def fold_json(net, result):
 def cmd_build(args):
     from rtl.hwconfig import load_net_and_hw
 
-    from .build import build, minimal_hw
+    from .build import build, check_buildable, minimal_hw, uart_divisor
     from .fold import device_for
     net, hw = load_net_and_hw(args.net, args.hw)
+    check_buildable(net, args.board)  # before any work
+    uart_divisor(args.board, args.baud)
     if args.minimal_hw:
         hw = minimal_hw(net)
     elif hw is None:  # fold for the board: the fastest config that fits it
         folded = run_fold(net, device_for(board=args.board), desc="folding")
-        hw, args.dsp = folded.hw, args.dsp and folded.dsp
+        hw = folded.hw
         print(f"folded for the {args.board}: {folded.cycles:,} cycles per inference; "
               f"MACs per cycle {folded.hw.parallelism}" +
-              ("" if folded.dsp else "; multipliers in logic"), file=sys.stderr)
+              (f"; multipliers from logic in {', '.join(hw.logic_multipliers)}"
+               if hw.logic_multipliers else ""), file=sys.stderr)
     with _progress(2, f"build {net.name} for {args.board}") as bar:
         stages = []
 

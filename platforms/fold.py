@@ -12,9 +12,11 @@ layer) to one MAC per layer.
   least one cycle per pixel of the largest tensor; the timing model of the chosen config gives
   the figure reported beside it;
 - resources, per first-level unit of the synthesis report (engines, forks, FIFOs): linear in
-  the unit's multipliers between two Yosys runs of this very network, one MAC per layer and
-  the fastest candidate; a unit without multipliers (add, pool, fork, FIFO) at the larger of
-  its two figures;
+  the unit's multipliers between two Yosys runs of this very network with every multiplier in
+  a DSP block, one MAC per layer and the fastest candidate; a unit without multipliers (add,
+  pool, fork, FIFO) at the larger of its two figures; the multipliers beyond the device's DSP
+  blocks, built from adders (:func:`with_dsp_budget`), cost
+  :data:`LOGIC_MULTIPLIER_LUT_PER_BIT` LUTs per bit of their product instead;
 - iCE40 logic cells: ``LUT + 0.7 FF`` (:data:`ICE40_LC_PER_FF`), nextpnr's packing of the
   digits demo and of a one-layer design.
 
@@ -23,20 +25,31 @@ by the next slower candidate, checked again. ``tailor build`` then places and ro
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from pathlib import Path
 
 from netdesc import macs
 from rtl.engines import folds
 from rtl.hwconfig import DEFAULT_CAP, HwConfig
 from rtl.mac import MacSchedule
+from rtl.network import NetworkTop
+from rtl.plan import predict
 from rtl.window_memory import RowRing
 from rtl.streams import beat_shape
 from common.errors import TailorError
+
+from .build import DoesNotFit
+from .synth import synthesize_net
 
 # nextpnr's logic cells per Yosys FF beyond the LUTs on iCE40, a model: 30,371 LC for 16,223
 # LUT + 19,977 FF (the digits demo, skips removed), 626 LC for 425 LUT + 285 FF (one folded
 # 16->16 conv): 0.71 and 0.71.
 ICE40_LC_PER_FF = 0.7
+# LUTs per bit of a weight x operand product of one multiplier built from adders (rtl.mac
+# MacArray with logic_multipliers) beyond a DSP block's: 244 LUT for 8 x 8 bits, iCE40, the
+# one-MAC 16->16 3x3 conv on 2x2 pixels. A model, used for every target.
+LOGIC_MULTIPLIER_LUT_PER_BIT = 244 / 64
 LADDER_STEP = math.sqrt(2)
 DEFAULT_MARGIN = 0.1
 
@@ -120,11 +133,13 @@ def engine_cycles(net, layer, parallelism):
 
 
 def cycles_bound(net, hw):
-    """The model's cycles per inference of ``hw``: the slowest engine, or one cycle per pixel
-    of the largest tensor."""
+    """The model's cycles per inference of ``hw``: the slowest engine (a global average pool
+    scales its C sums after its H*W beats), or one cycle per pixel of the largest tensor."""
     pixels = [beat_shape(net.input.shape)[0]] + [beat_shape(l.shape)[0] for l in net.layers]
-    return max(pixels + [engine_cycles(net, l, hw.parallelism[l.name])
-                         for l in net.layers if l.has_weights])
+    pools = [sum(beat_shape(net.shape_of(l.inputs[0]))) for l in net.layers
+             if l.op == "global_avg_pool"]
+    return max(pixels + pools + [engine_cycles(net, l, hw.parallelism[l.name])
+                                 for l in net.layers if l.has_weights])
 
 
 def candidates(net):
@@ -147,10 +162,32 @@ def candidates(net):
         target = math.ceil(target * LADDER_STEP)
 
 
+def with_dsp_budget(net, hw, device):
+    """``hw`` with the MAC arrays beyond the device's DSP blocks built from logic
+    (``logic_multipliers``): the layers with the most multipliers keep DSP blocks."""
+    if "DSP" not in device.limits:
+        return hw
+    mults = multipliers(net, hw)
+    budget, logic = device.limits["DSP"], []
+    for name in sorted(mults, key=lambda n: (-mults[n], n)):
+        if mults[name] <= budget:
+            budget -= mults[name]
+        else:
+            logic.append(name)
+    return replace(hw, logic_multipliers=sorted(logic))
+
+
+def logic_multiplier_luts(net, layer, count):
+    """The model's extra LUTs of ``count`` multipliers of ``layer`` built from logic."""
+    bits = layer.weight_bits * net.type_of(layer.inputs[0]).bits
+    return count * bits * LOGIC_MULTIPLIER_LUT_PER_BIT
+
+
 @dataclass
 class Calibration:
-    """Two Yosys reports of one network (``slow``: one MAC per layer; ``fast``) and their
-    multipliers per layer: :meth:`predict` interpolates each unit between them."""
+    """Two Yosys reports of one network, every multiplier in a DSP block (``slow``: one MAC
+    per layer; ``fast``) and their multipliers per layer: :meth:`predict` interpolates each
+    unit between them, then moves the ``logic_multipliers`` of a config out of DSP blocks."""
 
     slow: object
     fast: object
@@ -170,6 +207,9 @@ class Calibration:
                 out[unit] = {k: a[k] + t * (b[k] - a[k]) for k in a}
             else:
                 out[unit] = {k: max((r or {}).get(k, 0) for r in (a, b)) for k in (a or b)}
+        for name in hw.logic_multipliers:
+            out[name]["LUT"] += logic_multiplier_luts(net, net.layer(name), mults[name])
+            out[name]["DSP"] = max(0, out[name]["DSP"] - mults[name])
         return out
 
 
@@ -187,15 +227,15 @@ def totals(units):
 
 @dataclass
 class FoldResult:
-    """The chosen ``hw`` with the model's figures (``predicted`` LUT / FF / BRAM / DSP per unit,
-    None without a calibration; ``bound``: the model's cycles) and the check's (``report``:
-    the Yosys report; ``used``: the device's categories from it; ``cycles``: steady-state
-    cycles per inference by the timing model). ``dsp``: multipliers in DSP blocks; ``tried``:
-    ``(label, hw, used, cycles)`` of every synthesized config, in order."""
+    """The chosen ``hw`` (with its ``logic_multipliers``) and the model's figures
+    (``predicted`` LUT / FF / BRAM / DSP per unit, None without a calibration; ``bound``: the
+    model's cycles) and the check's (``report``: the Yosys report; ``used``: the device's
+    categories from it; ``cycles``: steady-state cycles per inference by the timing model).
+    ``tried``: ``(label, hw, used, cycles)`` of every config synthesized to check it, in
+    order."""
 
     hw: HwConfig
     device: Device
-    dsp: bool
     predicted: dict
     bound: int
     report: object
@@ -207,41 +247,52 @@ class FoldResult:
 def fold(net, device, synth, cycles=None, margin=DEFAULT_MARGIN, say=None):
     """Choose a hardware config of ``net`` for ``device``: the fastest candidate that fits
     within ``margin`` by the model and by a synthesis, or with ``cycles`` the smallest that
-    meets it by the timing model. ``synth(hw, dsp)`` builds and synthesizes a config and
-    returns ``(Yosys report, steady-state cycles by the timing model)``; ``say(text)``
-    reports progress.
+    meets it by the timing model; MAC arrays beyond the device's DSP blocks are built from
+    logic (:func:`with_dsp_budget`). ``synth(hw)`` builds and synthesizes a config and returns
+    ``(Yosys report, steady-state cycles by the timing model)``; ``say(text)`` reports
+    progress.
 
-    Raises :class:`TailorError` when nothing fits (naming what is too big at one MAC per
-    layer) or ``cycles`` cannot be met on the device."""
+    Raises :class:`DoesNotFit` when nothing fits (naming what is too big at one MAC per layer)
+    or ``cycles`` cannot be met on the device, :class:`TailorError` when ``cycles`` cannot be
+    met at all."""
     say = say or (lambda text: None)
     pixels = cycles_bound(net, HwConfig.balanced(net, 1))
     if cycles is not None and cycles < pixels:
-        raise TailorError(f"'{net.name}' cannot run in {cycles:,} cycles per inference: its "
-                          f"largest tensor alone streams {pixels:,} beats, one per cycle")
-    ladder = candidates(net)
+        raise TailorError(f"'{net.name}' cannot run in {cycles:,} cycles per inference: it "
+                          f"needs {pixels:,} at any parallelism (one beat per cycle through its "
+                          f"largest tensor, H*W + C cycles through a global average pool)")
+    ladder = [with_dsp_budget(net, hw, device) for hw in candidates(net)]
     slowest, fastest = ladder[-1], ladder[0]
-    dsp = ("DSP" not in device.limits or
-           sum(multipliers(net, slowest).values()) <= device.limits["DSP"])
     tried = []
 
-    def check(hw, label):
+    def measure(hw, label):
         say(f"synthesizing {label}")
-        report, steady = synth(hw, dsp)
+        return synth(hw)
+
+    def check(hw, label):
+        report, steady = measure(hw, label)
         used = usage(device, report.total)
         tried.append((label, hw, used, steady))
         return report, used, steady
 
     slow = check(slowest, "one MAC per layer")
     if over(device, slow[1]):
-        raise TailorError(_too_big(net, device, slow[0], slow[1]))
+        raise DoesNotFit(_too_big(net, device, slow[0], slow[1]))
     if cycles is not None:
-        return _meet_cycles(net, device, dsp, cycles, check, tried)
+        return _meet_cycles(net, device, cycles, check, tried)
+
+    def all_dsp(hw):
+        return replace(hw, logic_multipliers=[])
+    slow_dsp = slow[0] if not slowest.logic_multipliers else \
+        measure(all_dsp(slowest), "one MAC per layer, every multiplier a DSP (the model)")[0]
     fast = check(fastest, "the fastest candidate")
-    calibration = Calibration(slow[0], fast[0], multipliers(net, slowest),
+    fast_dsp = fast[0] if not fastest.logic_multipliers else \
+        measure(all_dsp(fastest), "the fastest candidate, every multiplier a DSP (the model)")[0]
+    calibration = Calibration(slow_dsp, fast_dsp, multipliers(net, slowest),
                               multipliers(net, fastest))
 
     def result(hw, checked):
-        return FoldResult(hw, device, dsp, calibration.predict(net, hw), cycles_bound(net, hw),
+        return FoldResult(hw, device, calibration.predict(net, hw), cycles_bound(net, hw),
                           *checked, tried)
     if not over(device, fast[1], margin):
         return result(fastest, fast)
@@ -255,24 +306,38 @@ def fold(net, device, synth, cycles=None, margin=DEFAULT_MARGIN, say=None):
     return result(slowest, slow)
 
 
-def _meet_cycles(net, device, dsp, cycles, check, tried):
+def _meet_cycles(net, device, cycles, check, tried):
     """The smallest balanced config whose timing-model cycles meet ``cycles``: the target is
     tightened by the shortfall until they do."""
     pixels = cycles_bound(net, HwConfig.balanced(net, 1))
     target = cycles
     for _ in range(4):
-        hw = HwConfig.balanced(net, target)
+        hw = with_dsp_budget(net, HwConfig.balanced(net, target), device)
         report, used, steady = check(hw, f"{cycles_bound(net, hw):,} cycles per inference "
                                          f"(model)")
         if steady <= cycles:
             if over(device, used):
-                raise TailorError(f"'{net.name}' at {cycles:,} cycles per inference does not "
-                                  f"fit the {device.name}: " + _over_text(over(device, used)))
-            return FoldResult(hw, device, dsp, None, cycles_bound(net, hw), report, used,
-                              steady, tried)
+                raise DoesNotFit(f"'{net.name}' at {cycles:,} cycles per inference does not "
+                                 f"fit the {device.name}: " + _over_text(over(device, used)))
+            return FoldResult(hw, device, None, cycles_bound(net, hw), report, used, steady,
+                              tried)
         target = max(pixels, target * cycles // steady - 1)
     raise TailorError(f"'{net.name}': no balanced config found that meets {cycles:,} cycles "
                       f"per inference by the timing model (the last took {steady:,})")
+
+
+def synthesizer(net, target, workdir):
+    """``synth(hw)`` for :func:`fold`: each config built, its timing model's steady-state
+    cycles, and its Yosys report (in a numbered folder of ``workdir``)."""
+    runs = []
+
+    def synth(hw):
+        runs.append(hw)
+        top = NetworkTop(net, hw)
+        ends = predict(top.plan, 3)
+        report = synthesize_net(net, target, Path(workdir) / f"config{len(runs)}", top=top)
+        return report, ends[-1] - ends[-2]
+    return synth
 
 
 def _predicted_usage(device, calibration, net, hw):

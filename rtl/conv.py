@@ -18,7 +18,8 @@ class ConvEngine(wiring.Component):
     ``[O, C, k, k]`` (signed ``weight_bits``), ``bias`` ``[O]`` or None; ``stride``,
     ``padding``; the accumulator range ``acc_range`` (:func:`netdesc.accumulator_range`); the
     output stage ``shift``, ``relu``, ``out_type``; ``schedule``, the MAC grid
-    (:meth:`~rtl.mac.MacSchedule.choose` for ``O`` outputs of ``C * k * k`` operands).
+    (:meth:`~rtl.mac.MacSchedule.choose` for ``O`` outputs of ``C * k * k`` operands);
+    ``logic_multipliers``: its multipliers built from adders, not DSP blocks.
     ``ValueError`` for a geometry the engine cannot build.
 
     Ports: ``i: In(pixel_signature(in_type, C))``, the input feature map one pixel per beat in
@@ -41,7 +42,7 @@ class ConvEngine(wiring.Component):
     """
 
     def __init__(self, *, in_shape, in_type, weights, weight_bits, bias, stride, padding,
-                 acc_range, shift, relu, out_type, schedule):
+                 acc_range, shift, relu, out_type, schedule, logic_multipliers=False):
         in_channels, height, width = in_shape
         self.in_type = in_type
         self.in_channels = in_channels
@@ -59,7 +60,8 @@ class ConvEngine(wiring.Component):
         self.pipeline = MatVecPipeline(operand_type=in_type, matrices=matrix[None],
                                        weight_bits=weight_bits, bias=bias,
                                        schedule=schedule, acc_range=acc_range,
-                                       shift=shift, out_type=out_type, relu=relu)
+                                       shift=shift, out_type=out_type, relu=relu,
+                                       logic_multipliers=logic_multipliers)
         self.cycles_per_output = self.schedule.cycles
         super().__init__({
             "i": In(pixel_signature(in_type, in_channels)),

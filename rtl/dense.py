@@ -17,7 +17,8 @@ class DenseEngine(wiring.Component):
     ``weights`` ``[out_features, C*H*W]`` (signed ``weight_bits``), ``bias`` or None; the
     accumulator range ``acc_range``; the output stage ``shift``, ``relu``, ``out_type``;
     ``schedule``, the MAC grid (:meth:`~rtl.mac.MacSchedule.choose` for ``out_features``
-    outputs of ``C`` operands, one beat's channels).
+    outputs of ``C`` operands, one beat's channels); ``logic_multipliers``: its multipliers
+    built from adders, not DSP blocks.
 
     Input: a ``[C, H, W]`` feature map arrives as ``H*W`` beats of ``C`` channels (raster
     order; netdesc flattens in C, H, W order, so beat ``b`` channel ``c`` meets weight column
@@ -35,7 +36,7 @@ class DenseEngine(wiring.Component):
     """
 
     def __init__(self, *, in_shape, in_type, weights, weight_bits, bias, acc_range, shift, relu,
-                 out_type, schedule):
+                 out_type, schedule, logic_multipliers=False):
         self.beats, channels = beat_shape(in_shape)
         self.in_type = in_type
         self.in_channels = channels
@@ -49,7 +50,8 @@ class DenseEngine(wiring.Component):
         self.pipeline = MatVecPipeline(operand_type=in_type, matrices=matrices,
                                        weight_bits=weight_bits, bias=bias,
                                        schedule=schedule, acc_range=acc_range,
-                                       shift=shift, out_type=out_type, relu=relu)
+                                       shift=shift, out_type=out_type, relu=relu,
+                                       logic_multipliers=logic_multipliers)
         self.cycles_per_output = self.beats * self.schedule.cycles
         super().__init__({
             "i": In(pixel_signature(in_type, channels)),

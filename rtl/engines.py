@@ -35,7 +35,7 @@ def folds(in_shape, kernel, stride, padding, schedule):
     return ring.write_cycles() <= ring.out_height * ring.out_width * schedule.cycles
 
 
-def conv2d_parameters(net, layer, parallelism):
+def conv2d_parameters(net, layer, parallelism, logic_multipliers=False):
     """The parameters both conv engines take, for ``layer`` of ``net`` at ``parallelism``."""
     out, cin, k, _ = layer.weights.shape
     return dict(in_shape=net.shape_of(layer.inputs[0]), in_type=net.type_of(layer.inputs[0]),
@@ -43,39 +43,39 @@ def conv2d_parameters(net, layer, parallelism):
                 stride=layer.stride, padding=layer.padding,
                 acc_range=accumulator_range(net, layer),
                 schedule=MacSchedule.choose(out, cin * k * k, parallelism),
-                **_output_stage(layer))
+                logic_multipliers=logic_multipliers, **_output_stage(layer))
 
 
-def _conv2d(net, layer, parallelism):
-    p = conv2d_parameters(net, layer, parallelism)
+def _conv2d(net, layer, parallelism, logic_multipliers):
+    p = conv2d_parameters(net, layer, parallelism, logic_multipliers)
     fold = folds(p["in_shape"], layer.kernel, layer.stride, layer.padding, p["schedule"])
     return (FoldedConvEngine if fold else ConvEngine)(**p)
 
 
-def _dense(net, layer, parallelism):
+def _dense(net, layer, parallelism, logic_multipliers):
     channels = net.shape_of(layer.inputs[0])[0]
     return DenseEngine(in_shape=net.shape_of(layer.inputs[0]),
                        in_type=net.type_of(layer.inputs[0]), weights=layer.weights,
                        weight_bits=layer.weight_bits, bias=layer.bias,
                        acc_range=accumulator_range(net, layer),
                        schedule=MacSchedule.choose(layer.shape[0], channels, parallelism),
-                       **_output_stage(layer))
+                       logic_multipliers=logic_multipliers, **_output_stage(layer))
 
 
-def _maxpool2d(net, layer, parallelism):
+def _maxpool2d(net, layer, parallelism, logic_multipliers):
     return MaxPoolEngine(in_shape=net.shape_of(layer.inputs[0]),
                          ttype=net.type_of(layer.inputs[0]), kernel=layer.kernel,
                          stride=layer.stride)
 
 
-def _global_avg_pool(net, layer, parallelism):
+def _global_avg_pool(net, layer, parallelism, logic_multipliers):
     return GlobalAvgPoolEngine(in_shape=net.shape_of(layer.inputs[0]),
                                in_type=net.type_of(layer.inputs[0]),
                                multiplier=layer.multiplier,
                                acc_range=accumulator_range(net, layer), **_output_stage(layer))
 
 
-def _add(net, layer, parallelism):
+def _add(net, layer, parallelism, logic_multipliers):
     return AddEngine(channels=layer.shape[0], in_types=[net.type_of(n) for n in layer.inputs],
                      shifts_in=layer.shifts_in, acc_range=accumulator_range(net, layer),
                      **_output_stage(layer))
@@ -91,12 +91,13 @@ ENGINES = {
 }
 
 
-def build_engine(net, layer, parallelism=None):
+def build_engine(net, layer, parallelism=None, logic_multipliers=False):
     """The stream engine computing ``layer`` of ``net``, with ``parallelism`` MACs per cycle
-    where the op has MACs (default: :meth:`rtl.hwconfig.HwConfig.default`'s)."""
+    where the op has MACs (default: :meth:`rtl.hwconfig.HwConfig.default`'s), its multipliers
+    built from adders with ``logic_multipliers``."""
     if parallelism is None and layer.has_weights:
         parallelism = HwConfig.default(net).parallelism[layer.name]
     try:
-        return ENGINES[layer.op][1](net, layer, parallelism)
+        return ENGINES[layer.op][1](net, layer, parallelism, logic_multipliers)
     except ValueError as e:
         raise NetdescError(net.source, str(e), layer.name) from None

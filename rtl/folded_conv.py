@@ -29,7 +29,7 @@ class FoldedConvEngine(wiring.Component):
     """
 
     def __init__(self, *, in_shape, in_type, weights, weight_bits, bias, stride, padding,
-                 acc_range, shift, relu, out_type, schedule):
+                 acc_range, shift, relu, out_type, schedule, logic_multipliers=False):
         in_channels, height, width = in_shape
         self.in_type = in_type
         self.in_channels = in_channels
@@ -49,7 +49,8 @@ class FoldedConvEngine(wiring.Component):
         self.pipeline = MatVecPipeline(operand_type=in_type, matrices=matrix[None],
                                        weight_bits=weight_bits, bias=bias,
                                        schedule=schedule, acc_range=acc_range,
-                                       shift=shift, out_type=out_type, relu=relu)
+                                       shift=shift, out_type=out_type, relu=relu,
+                                       logic_multipliers=logic_multipliers)
         self.cycles_per_output = schedule.cycles
         self.write_cycles = self.ring.write_cycles()
         super().__init__({

@@ -6,7 +6,8 @@ A JSON file, separate from the netdesc::
      "parallelism": {"stem": 4, "b1_conv1": 8},   # MACs per cycle of conv2d / dense layers
      "fifo_depths": {"b1_add": 40},               # skip FIFO depth in beats, per add layer
      "rate_fifo_depths": {"b2_conv1.i": 30},      # rate FIFO depth before an engine's input
-     "memory_style": "auto"}                      # FIFO storage: auto | block | registers
+     "memory_style": "auto",                      # FIFO storage: auto | block | registers
+     "logic_multipliers": ["fc"]}                 # MAC arrays built from adders, not DSPs
 
 Every key is optional. A layer missing from ``parallelism`` gets the default below; FIFOs
 missing from ``fifo_depths`` / ``rate_fifo_depths`` get the depth of the FIFO-depth analysis
@@ -39,7 +40,8 @@ DEFAULT_CAP = 16
 # A FIFO deeper than this is no design decision but a typo: it would hold 256 of ResNet-8's
 # 32x32 feature maps, and its memory is built (and simulated) whole.
 MAX_FIFO_DEPTH = 1 << 18
-KEYS = ("format", "version", "parallelism", "fifo_depths", "rate_fifo_depths", "memory_style")
+KEYS = ("format", "version", "parallelism", "fifo_depths", "rate_fifo_depths", "memory_style",
+        "logic_multipliers")
 
 
 def rate_fifo_key(layer, port):
@@ -60,7 +62,7 @@ def _pixels(shape):
 @dataclass
 class HwConfig:
     """Per-layer MAC parallelism, skip and rate FIFO depths (missing: from the analysis), FIFO
-    memory style.
+    memory style, the layers whose multipliers are built from logic.
 
     Build one with :meth:`default` or :func:`load_hw`; :meth:`resolved` fills every layer.
     """
@@ -70,6 +72,7 @@ class HwConfig:
     memory_style: str = "auto"
     source: str = "<hw config>"
     rate_fifo_depths: dict = field(default_factory=dict)
+    logic_multipliers: list = field(default_factory=list)
 
     @classmethod
     def default(cls, net, cap=DEFAULT_CAP):
@@ -96,7 +99,7 @@ class HwConfig:
         par = dict(HwConfig.default(net).parallelism)
         par.update(self.parallelism)
         return HwConfig(par, dict(self.fifo_depths), self.memory_style, self.source,
-                        dict(self.rate_fifo_depths))
+                        dict(self.rate_fifo_depths), list(self.logic_multipliers))
 
     def validate(self, net):
         """Raise :class:`NetdescError` (naming this config's source and the layer) if a key
@@ -132,6 +135,11 @@ class HwConfig:
                 raise NetdescError(self.source, f"rate fifo depth must be an integer in "
                                                 f"0..{MAX_FIFO_DEPTH:,} beats, not {shown(d)}",
                                    layer=name)
+        for name in self.logic_multipliers:
+            layer = _layer(net, name, self.source, "logic_multipliers")
+            if not layer.has_weights:
+                raise NetdescError(self.source, f"logic_multipliers applies to conv2d and dense "
+                                                f"layers, not {layer.op}", layer=name)
         if self.memory_style not in STYLES:
             raise NetdescError(self.source, f"memory_style must be one of {', '.join(STYLES)}, "
                                             f"not {shown(self.memory_style)}")
@@ -139,7 +147,8 @@ class HwConfig:
     def to_json_obj(self):
         return {"format": FORMAT, "version": VERSION, "parallelism": dict(self.parallelism),
                 "fifo_depths": dict(self.fifo_depths),
-                "rate_fifo_depths": dict(self.rate_fifo_depths), "memory_style": self.memory_style}
+                "rate_fifo_depths": dict(self.rate_fifo_depths), "memory_style": self.memory_style,
+                "logic_multipliers": list(self.logic_multipliers)}
 
 
 def _is_int(v):
@@ -166,9 +175,12 @@ def parse_hw(obj, net, source="<hw config>"):
     for key in ("parallelism", "fifo_depths", "rate_fifo_depths"):
         if not isinstance(obj.get(key, {}), dict):
             raise NetdescError(source, f"'{key}' must be an object mapping layer names to integers")
+    logic = obj.get("logic_multipliers", [])
+    if not isinstance(logic, list) or not all(isinstance(n, str) for n in logic):
+        raise NetdescError(source, "'logic_multipliers' must be a list of layer names")
     hw = HwConfig(dict(obj.get("parallelism", {})), dict(obj.get("fifo_depths", {})),
                   obj.get("memory_style", "auto"), str(source),
-                  dict(obj.get("rate_fifo_depths", {})))
+                  dict(obj.get("rate_fifo_depths", {})), list(logic))
     hw.validate(net)
     return hw
 

@@ -108,11 +108,15 @@ class MacArray(wiring.Component):
     Combinationally ``sum[a] = (bias[a] if first else acc[group][a]) + Σ_j w[a*lanes_in+j]*x[j]``;
     on a clock edge with ``en`` the sums are stored into ``acc[group]``. Widths: ``x`` elements
     of ``operand_shape``, weights ``signed(weight_bits)``, accumulators ``signed(acc_width)``.
+    With ``logic_multipliers`` each product is a sum of shifted weights, which synthesis keeps
+    out of DSP blocks (a device's DSPs can then go to other layers).
     """
 
-    def __init__(self, *, lanes_out, lanes_in, operand_shape, weight_bits, acc_width, groups=1):
+    def __init__(self, *, lanes_out, lanes_in, operand_shape, weight_bits, acc_width, groups=1,
+                 logic_multipliers=False):
         self.lanes_out, self.lanes_in, self.groups = lanes_out, lanes_in, groups
         self.acc_width = acc_width
+        self.logic_multipliers = logic_multipliers
         acc = data.ArrayLayout(signed(acc_width), lanes_out)
         super().__init__({
             "x": In(data.ArrayLayout(operand_shape, lanes_in)),
@@ -130,21 +134,41 @@ class MacArray(wiring.Component):
             banks = [Signal(signed(self.acc_width), name=f"acc_{g}_{a}") for g in range(self.groups)]
             current = Array(banks)[self.group] if self.groups > 1 else banks[0]
             terms = [Mux(self.first, self.bias[a], current)]
-            terms += [self.w[a * self.lanes_in + j] * self.x[j] for j in range(self.lanes_in)]
-            while len(terms) > 1:  # a balanced adder tree
-                pairs = [x + y for x, y in zip(terms[0::2], terms[1::2])]
-                terms = pairs + terms[len(pairs) * 2:]
-            m.d.comb += self.sum[a].eq(terms[0])
+            terms += [self._product(self.w[a * self.lanes_in + j], self.x[j])
+                      for j in range(self.lanes_in)]
+            m.d.comb += self.sum[a].eq(_adder_tree(terms))
             for g, acc in enumerate(banks):
                 with m.If(self.en & (self.group == g)):
                     m.d.sync += acc.eq(self.sum[a])
         return m
 
 
+    def _product(self, w, x):
+        if not self.logic_multipliers:
+            return w * x
+        # Shift and add, so that synthesis sees no multiplication to put into a DSP block:
+        # x = sum of its bits b times 2**b, the sign bit of a signed x weighing -2**(n-1).
+        x = Value.cast(x)
+        n = len(x)
+        parts = [Mux(x[b], w << b, 0) for b in range(n)]
+        if x.shape().signed:
+            parts[-1] = -parts[-1]
+        return _adder_tree(parts)
+
+
+def _adder_tree(terms):
+    """The sum of ``terms`` as a balanced tree of adders."""
+    while len(terms) > 1:
+        pairs = [x + y for x, y in zip(terms[0::2], terms[1::2])]
+        terms = pairs + terms[len(pairs) * 2:]
+    return terms[0]
+
+
 class MatVecPipeline:
     """Elaborates the shared arithmetic of an engine into the engine's own module, as the
     submodules ``mac`` (:class:`MacArray`), ``weights`` (ROM) and ``requantize``.
 
+    ``logic_multipliers``: multipliers built from adders (no DSP blocks).
     ``operands``: a stream of K-element vectors (``operand_type`` elements); ``beats`` vectors
     make one output beat (B > 1 for a dense layer reading a feature map); ``matrices[b]`` is the
     ``[O, K]`` weight matrix of vector ``b`` (signed ``weight_bits``), ``bias`` the ``[O]``
@@ -159,8 +183,9 @@ class MatVecPipeline:
     """
 
     def __init__(self, *, operand_type, matrices, weight_bits, bias, schedule, acc_range, shift,
-                 out_type, relu):
+                 out_type, relu, logic_multipliers=False):
         self.operand_type = operand_type
+        self.logic_multipliers = logic_multipliers
         self.matrices = matrices
         self.weight_bits, self.bias = weight_bits, bias
         self.schedule = schedule
@@ -184,7 +209,7 @@ class MatVecPipeline:
         m.submodules.mac = mac = MacArray(
             lanes_out=po, lanes_in=pk, operand_shape=operand_shape,
             weight_bits=self.weight_bits, acc_width=self.acc_width,
-            groups=groups if beats > 1 else 1)
+            groups=groups if beats > 1 else 1, logic_multipliers=self.logic_multipliers)
         m.submodules.requantize = rq = Requantizer(
             self.acc_width, self.shift, self.out_type, self.relu, lanes=po)
 

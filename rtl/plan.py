@@ -163,7 +163,8 @@ def engine_plan(net, hw):
     the resolved ``hw``), a fork per tensor read by several of them, the streams between."""
     needed = ancestors(net, net.output)
     layers = [layer for layer in net.layers if layer.name in needed]
-    engines = {layer.name: build_engine(net, layer, hw.parallelism.get(layer.name))
+    engines = {layer.name: build_engine(net, layer, hw.parallelism.get(layer.name),
+                                        layer.name in hw.logic_multipliers)
                for layer in layers}
     readers = {net.input.name: []}
     readers.update({layer.name: [] for layer in layers})

@@ -1,6 +1,6 @@
 """Pooling stream engines: max pooling over k x k windows, global average pooling."""
 
-from amaranth.hdl import Module, Mux, Signal, Value, signed
+from amaranth.hdl import Array, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -77,11 +77,13 @@ class GlobalAvgPoolEngine(wiring.Component):
     Ports: ``i: In(pixel_signature(in_type, C))``, H*W beats per tensor in raster order;
     ``o: Out(pixel_signature(out_type, C))``, one beat per tensor (the ``[C]`` output).
     Per-channel running sums (exactly as wide as the input range times H*W needs) take one beat
-    per cycle; the last beat's sum is scaled and requantized (submodule ``requantize``) into the
-    output register.
+    per cycle; after the last beat one channel per cycle is scaled and requantized (one
+    multiplier, submodule ``requantize`` of one lane) into the output register, and input
+    waits meanwhile.
 
-    Timing (:meth:`timing_model`, :class:`SumModel`): :attr:`cycles_per_output` = H*W; input
-    stops only while the output beat is blocked.
+    Timing (:meth:`timing_model`, :class:`SumModel`): :attr:`cycles_per_output` = H*W + C;
+    the output beat is valid C cycles after the last input beat, once the previous one has
+    been taken.
     """
 
     def __init__(self, *, in_shape, in_type, multiplier, acc_range, shift, relu, out_type):
@@ -89,7 +91,7 @@ class GlobalAvgPoolEngine(wiring.Component):
         self.in_type = in_type
         self.channels = channels
         self.beats = height * width
-        self.cycles_per_output = self.beats
+        self.cycles_per_output = self.beats + channels
         self.multiplier, self.shift, self.relu, self.out_type = multiplier, shift, relu, out_type
         t = in_type
         self.sum_width = signed_bits_for(self.beats * t.min, self.beats * t.max)
@@ -100,48 +102,79 @@ class GlobalAvgPoolEngine(wiring.Component):
         })
 
     def timing_model(self, model, inputs, outputs):
-        model.add(SumModel(inputs[0], outputs[0], self.beats))
+        model.add(SumModel(inputs[0], outputs[0], self.beats, self.channels))
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.requantize = rq = Requantizer(self.acc_width, self.shift, self.out_type,
-                                                   self.relu, lanes=self.channels)
+                                                   self.relu)
         sums = Signal(data.ArrayLayout(signed(self.sum_width), self.channels))
         beat = Signal(range(self.beats))
         last = beat == self.beats - 1
-        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
-        for ch in range(self.channels):
-            total = sums[ch] + self.i.payload[ch]
-            m.d.comb += rq.i[ch].eq(total * self.multiplier)
-            with m.If(self.i.valid & self.i.ready):
-                m.d.sync += sums[ch].eq(Mux(last, 0, total))
-        with m.If(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+        busy = Signal()  # scaling the finished sums, channel by channel
+        ch = Signal(range(self.channels))
+        m.d.comb += self.i.ready.eq(~busy)
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += beat.eq(Mux(last, 0, beat + 1))
             with m.If(last):
-                m.d.sync += [Value.cast(self.o.payload).eq(Value.cast(rq.o)), self.o.valid.eq(1)]
+                m.d.sync += busy.eq(1)
+            for c in range(self.channels):
+                m.d.sync += sums[c].eq(sums[c] + self.i.payload[c])
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        m.d.comb += rq.i[0].eq(Array(sums)[ch] * self.multiplier)
+        # The output register is free, or its beat is taken at this edge.
+        with m.If(busy & (~self.o.valid | self.o.ready)):
+            for c in range(self.channels):
+                with m.If(ch == c):
+                    m.d.sync += self.o.payload[c].eq(rq.o[0])
+            with m.If(ch == self.channels - 1):
+                m.d.sync += [ch.eq(0), busy.eq(0), self.o.valid.eq(1),
+                             Value.cast(sums).eq(0)]
+            with m.Else():
+                m.d.sync += ch.eq(ch + 1)
         return m
 
 
 class SumModel(Block):
-    """The timing of a :class:`GlobalAvgPoolEngine`: takes ``beats`` beats while its output
-    register is empty or being emptied; the last one fills the register."""
+    """The timing of a :class:`GlobalAvgPoolEngine`: takes ``beats`` beats, then scales its
+    ``channels`` sums one per cycle while the output register is free or being emptied (input
+    waits), the last filling it."""
 
-    def __init__(self, i, o, beats):
-        self.i, self.o, self.beats = i, o, beats
+    def __init__(self, i, o, beats, channels):
+        self.i, self.o, self.beats, self.channels = i, o, beats, channels
         self.count = 0
+        self.busy = False
+        self.ch = 0
         self.full = False
 
     def forward(self):
         self.o.valid = self.full
 
     def backward(self):
-        self.i.ready = not self.full or self.o.ready
+        self.i.ready = not self.busy
+
+    def _scaling(self):
+        return self.busy and (not self.full or self.o.ready)
 
     def update(self):
-        if self.i.fire:
+        full = self.full and not self.o.ready
+        if self._scaling():
+            if self.ch == self.channels - 1:
+                self.busy, self.ch, full = False, 0, True
+            else:
+                self.ch += 1
+        elif self.i.fire:
             self.count = (self.count + 1) % self.beats
-            self.full = self.count == 0 or (self.full and not self.o.ready)
-        elif self.o.fire:
-            self.full = False
+            self.busy = self.count == 0
+        self.full = full
+
+    def countdown(self):
+        # Scaling moves no beat until its last channel fills the output register.
+        return max(1, self.channels - 1 - self.ch) if self._scaling() else None
+
+    def advance(self, n):
+        if n == 1:
+            self.update()
+        elif self._scaling():
+            self.ch += n

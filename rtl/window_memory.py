@@ -77,7 +77,8 @@ class RowRing(WindowScan):
         return used * self.channels + self.height * self.width - used
 
 
-def window_layout(ring):
+def descriptor_layout(ring):
+    """A window descriptor: its output row and column, the ring slot of its first input row."""
     return data.StructLayout({"row": range(ring.out_height), "col": range(ring.out_width),
                               "slot": range(ring.rows)})
 
@@ -118,7 +119,7 @@ class WindowMemory(wiring.Component):
         self.ttype, self.ring = ttype, ring
         super().__init__({
             "i": In(pixel_signature(ttype, ring.channels)),
-            "o": Out(stream.Signature(window_layout(ring))),
+            "o": Out(stream.Signature(descriptor_layout(ring))),
             "read_addr": In(range(ring.depth)),
             "read_en": In(1),
             "read_data": Out(ttype.bits),
@@ -144,6 +145,7 @@ class WindowMemory(wiring.Component):
         y = Signal(range(H))
         ch = Signal(range(C))
         address = Signal(range(ring.depth))
+        wslot = Signal(range(ring.rows))  # the slot of row y
         used = _flags(ring.row_used).bit_select(y, 1) & _flags(ring.col_used).bit_select(x, 1)
         free = held < ring.rows
         last_ch = ch == C - 1
@@ -157,16 +159,18 @@ class WindowMemory(wiring.Component):
         row_done = Signal()
         m.d.comb += row_done.eq(taken & (x == W - 1))
 
-        def wrapped(value, n):
-            return Mux(address >= ring.depth - n, address - (ring.depth - n), address + n)
+        # The address runs through the slots' rows one after the other, back to 0 after the
+        # last row of the last slot.
+        slot_end = row_done & (wslot == ring.rows - 1)
         with m.If(self.i.valid & free & used):
-            m.d.sync += address.eq(wrapped(address, 1))
+            m.d.sync += address.eq(Mux(slot_end, 0, address + 1))
         with m.Elif(taken):
-            m.d.sync += address.eq(wrapped(address, C))
+            m.d.sync += address.eq(Mux(slot_end, 0, address + C))
         with m.If(taken):
             m.d.sync += [ch.eq(0), x.eq(Mux(x == W - 1, 0, x + 1))]
             with m.If(x == W - 1):
-                m.d.sync += y.eq(Mux(y == H - 1, 0, y + 1))
+                m.d.sync += [y.eq(Mux(y == H - 1, 0, y + 1)),
+                             wslot.eq(_ring_add(wslot, 1, ring.rows))]
         with m.Elif(self.i.valid & free & used):
             m.d.sync += ch.eq(ch + 1)
 
@@ -275,7 +279,7 @@ class WindowFetch:
             raise ValueError(f"a window memory supplies one operand per cycle, not "
                              f"{schedule.lanes_in}")
         k, C = ring.kernel, ring.channels
-        window = Signal(window_layout(ring))
+        window = Signal(descriptor_layout(ring))
         u = Signal(range(k))
         v = Signal(range(k))
         i = Signal(range(C))

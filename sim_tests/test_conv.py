@@ -226,6 +226,26 @@ def test_rejects_bad_parallelism(par, message):
 
 
 
+@pytest.mark.parametrize("engine, par", [(ConvEngine, 6), (FoldedConvEngine, 2)])
+@pytest.mark.parametrize("in_type", [TensorType(5, True), TensorType(5, False)])
+def test_logic_multipliers(engine, par, in_type, rng):
+    """MAC arrays built from adders (no DSP blocks): the extremes of signed and unsigned
+    operands against the extremes of the weights, and random data."""
+    c, o, k = 2, 2, 3
+    w = np.zeros((o, c, k, k), dtype=np.int64)
+    w[0], w[1] = 7, -8
+    net = conv_net((c, 4, 5), o, k, 1, 1, in_type=in_type, weights=w, shift=0, bias=False,
+                   out_type=TensorType(12, True))
+    t = net.input.type
+    xs = [np.full(net.input.shape, t.min), np.full(net.input.shape, t.max)]
+    xs += random_inputs(net, rng)
+    params = conv2d_parameters(net, net.layer("c"), par, logic_multipliers=True)
+    run = simulate_component(engine(**params), xs, in_type, net.layer("c").shape,
+                             net.layer("c").type, backend="pysim")
+    for x, y in zip(xs, run.outputs):
+        np.testing.assert_array_equal(y, netdesc.run(net, x))
+
+
 def test_folded_latency_of_an_idle_engine(rng):
     """Each beat offered long after the engine went idle: a window is handed to the MAC
     pipeline in the cycle after the beat of its last real pixel, and its output follows

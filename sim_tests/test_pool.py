@@ -37,10 +37,10 @@ def check(net, xs, **gaps):
     for x, y in zip(xs, run.outputs):
         np.testing.assert_array_equal(y, netdesc.run(net, x))
     accepted, produced = edges(engine, beat_shape(net.input.shape)[0], beat_shape(layer.shape)[0],
-                               tensors=len(xs), gaps=gaps.get("in_gaps"))
-    if "out_gaps" not in gaps:  # the model's consumer never stalls
-        assert run.input_stamps[0] == accepted
-        assert run.output_stamps[0] == produced
+                               tensors=len(xs), gaps=gaps.get("in_gaps"),
+                               out_gaps=gaps.get("out_gaps"))
+    assert run.input_stamps[0] == accepted
+    assert run.output_stamps[0] == produced
     return engine, run, (accepted, produced)
 
 
@@ -112,12 +112,13 @@ def test_global_avg_pool_multiplier_saturation_and_rounding(rng):
 
 
 def test_global_avg_pool_timing(rng, random_gaps):
-    """One beat per cycle, one output per H*W beats, leaving 1 edge after the last beat."""
+    """One beat per cycle, then one cycle per channel to scale the sums (input waits): one
+    output per H*W + C cycles, leaving C + 1 edges after the last beat."""
     net = pool_net((2, 3, 3), TensorType(4, True), "avg")
     engine, run, (accepted, produced) = check(net, inputs(net, rng, 3))
-    assert engine.cycles_per_output == 9
-    assert accepted == list(range(27))
+    assert engine.cycles_per_output == 9 + 2
+    assert accepted == [t * 11 + n for t in range(3) for n in range(9)]
     assert np.diff(run.output_stamps[0]).tolist() == [engine.cycles_per_output] * 2
-    assert produced == [accepted[9 * t + 8] + 1 for t in range(3)]
+    assert produced == [accepted[9 * t + 8] + 2 + 1 for t in range(3)]
     check(net, inputs(net, rng), in_gaps=random_gaps(2, 9), out_gaps=random_gaps(2, 1))
     check(net, inputs(net, rng), in_gaps=random_gaps(2, 9, max_gap=10))

@@ -8,6 +8,7 @@ shape, with or without a local CIFAR-10 copy (without it, the hardware half runs
 untrained network's structure and accuracy is reported as not measured).
 """
 
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -202,11 +203,16 @@ def run_study(cfg, out_dir, progress=True, title=None):
     if cfg.board:
         best = _best(variants, cfg.targets, cfg.tolerance_pt)
         stage(f"building the {cfg.board} bitstream of the best variant, '{best['name']}'")
-        result = _bitstream(nets[best["name"]], hws[best["name"]], cfg.board, out, build_notes)
+        result, folded = _bitstream(nets[best["name"]], hws[best["name"]], cfg.board, out,
+                                    build_notes)
         best["fmax_mhz"] = round(result.fmax_mhz, 1)
         bitstream = {"variant": best["name"], "board": result.board, "file": result.bitstream,
                      "fmax_mhz": result.fmax_mhz, "clock_mhz": result.clock_mhz,
-                     "utilisation": result.utilisation, "seconds": round(result.seconds, 1)}
+                     "utilisation": result.utilisation, "seconds": round(result.seconds, 1),
+                     "folded": None if folded is None else {
+                         "parallelism": folded.hw.parallelism,
+                         "logic_multipliers": folded.hw.logic_multipliers,
+                         "cycles_per_inference": folded.cycles}}
         versions = {**versions, **result.versions}
 
     stage("writing the report")
@@ -221,17 +227,22 @@ def run_study(cfg, out_dir, progress=True, title=None):
 
 
 def _bitstream(net, hw, board, out, notes):
-    """Build ``net`` for ``board``; a design too large for it is built for the larger
-    :data:`FALLBACK_BOARD` instead, and ``notes`` says so with the figures."""
+    """Build ``net`` for ``board``, folded for its device (:mod:`platforms.fold`); a design that
+    does not fit it at any folding is built at ``hw`` for the larger :data:`FALLBACK_BOARD`
+    instead, and ``notes`` says so with the figures. Returns the build result and the folding
+    (None when not folded)."""
     from platforms.build import DoesNotFit, build
+    from platforms.fold import device_for, fold, synthesizer
 
-    try:
-        return build(net, board, out / "bitstream" / board, hw=hw)
-    except DoesNotFit as e:
-        if board == FALLBACK_BOARD:
-            raise
-        notes.append(f"'{net.name}' on {board}: {e}. Built for {FALLBACK_BOARD} instead.")
-        return build(net, FALLBACK_BOARD, out / "bitstream" / FALLBACK_BOARD, hw=hw)
+    if board != FALLBACK_BOARD:
+        try:
+            with tempfile.TemporaryDirectory(prefix="tailor-fold-") as work:
+                folded = fold(net, device_for(board=board),
+                              synthesizer(net, device_for(board=board).target, work))
+            return build(net, board, out / "bitstream" / board, hw=folded.hw), folded
+        except DoesNotFit as e:
+            notes.append(f"'{net.name}' on {board}: {e}. Built for {FALLBACK_BOARD} instead.")
+    return build(net, FALLBACK_BOARD, out / "bitstream" / FALLBACK_BOARD, hw=hw), None
 
 
 def _summary(cfg, variants, bitstream, data):
@@ -250,6 +261,11 @@ def _summary(cfg, variants, bitstream, data):
         parts.append(f"Bitstream: '{bitstream['variant']}' for {bitstream['board']}, "
                      f"Fmax {bitstream['fmax_mhz']:.1f} MHz (board clock {bitstream['clock_mhz']:.0f} MHz), "
                      f"{bitstream['file']}.")
+        folded = bitstream.get("folded")
+        if folded:
+            parts.append(f"Folded for the board: {folded['cycles_per_inference']:,} cycles per "
+                         f"inference, MACs per cycle per layer "
+                         + ", ".join(f"{k} {v}" for k, v in folded["parallelism"].items()) + ".")
     return " ".join(parts)
 
 

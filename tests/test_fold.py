@@ -9,7 +9,7 @@ import pytest
 import netdesc
 from netdesc import macs
 from platforms.fold import (Calibration, candidates, cycles_bound, device_for, multipliers,
-                            over, usage)
+                            over, usage, with_dsp_budget)
 from platforms.regression import tiny_net
 from rtl.hwconfig import HwConfig, load_hw
 from rtl.network import NetworkTop
@@ -57,6 +57,21 @@ def test_device_budgets_and_limits():
     assert over(device_for("ice40"), dict(used, BRAM=28), margin=0.1) == [("BRAM", 28, 30)]
     with pytest.raises(Exception, match="budgeted in LC, BRAM, DSP"):
         device_for("ice40", limits={"LUT": 5})
+
+
+def test_dsp_budget_goes_to_the_layers_with_the_most_multipliers():
+    net = tiny_net()
+    hw = HwConfig.balanced(net, 36)
+    mults = multipliers(net, hw)
+    assert sum(mults.values()) > 8
+    budgeted = with_dsp_budget(net, hw, device_for("ice40"))
+    kept = {n: m for n, m in mults.items() if n not in budgeted.logic_multipliers}
+    assert sum(kept.values()) <= 8 and budgeted.logic_multipliers
+    # A layer built from logic either has more multipliers than every kept one, or no longer
+    # fit beside them.
+    for name in budgeted.logic_multipliers:
+        assert mults[name] > 8 - sum(m for n, m in kept.items() if mults[n] >= mults[name])
+    assert with_dsp_budget(net, hw, device_for("ecp5")).logic_multipliers == []
 
 
 def test_fold_fits_a_budget_and_the_model_reproduces_its_calibration(tiny, tmp_path, capsys):
@@ -111,7 +126,8 @@ def test_fold_meets_cycles_in_the_least_area(tiny, tmp_path, capsys):
      r"'tiny' does not fit the iCE40UP5K at any folding: at one MAC per layer it needs LC \S+ "
      r"of 50 \(largest: "),
     (["--target", "ice40", "--cycles", "3"],
-     r"'tiny' cannot run in 3 cycles per inference: its largest tensor alone streams 36 beats"),
+     r"'tiny' cannot run in 3 cycles per inference: it needs 38 at any parallelism \(one beat "
+     r"per cycle through its largest tensor, H\*W \+ C cycles through a global average pool\)"),
 ])
 def test_fold_errors_are_one_line(tiny, tmp_path, capsys, args, message):
     out = tmp_path / "hw.json"

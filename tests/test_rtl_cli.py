@@ -98,6 +98,9 @@ HW_ERRORS = [
     ({"parallelism": {"c1": 10 ** 1000}}, r"hw.json: holds a number of more than 1000 digits"),
     ("[" * 100000, r"hw.json: nests values 100000 deep; the limit is 64"),
     ({"memory_style": "lutram"}, r"hw.json: memory_style must be one of auto, block, registers"),
+    ({"logic_multipliers": ["p1"]}, r"hw.json: layer 'p1': logic_multipliers applies to conv2d and dense"),
+    ({"logic_multipliers": ["nope"]}, r"hw.json: layer 'nope': logic_multipliers names a layer"),
+    ({"logic_multipliers": "c1"}, r"hw.json: 'logic_multipliers' must be a list of layer names"),
     ({"paralelism": {}}, r"hw.json: unknown key 'paralelism'"),
     ("not json", r"hw.json: is not valid JSON"),
 ]
