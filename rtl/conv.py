@@ -8,7 +8,24 @@ from .line_buffer import LineBuffer, LineBufferModel, WindowScan
 from .mac import MatVecPipeline, PipelineModel
 from .streams import pixel_signature
 
-__all__ = ["ConvEngine"]
+__all__ = ["ConvEngine", "window_pipeline"]
+
+
+def window_pipeline(*, in_type, weights, weight_bits, bias, acc_range, shift, relu, out_type,
+                    schedule, logic_multipliers):
+    """The :class:`~rtl.mac.MatVecPipeline` of a conv engine: ``weights`` ``[O, C, k, k]`` in
+    the operand order of a window, ``(u * k + v) * C + i`` (as the line buffer's window and
+    the window memory's reads have it). ``ValueError`` if ``schedule`` does not cover
+    ``O`` x ``C * k * k``."""
+    out_channels, in_channels, kernel, _ = weights.shape
+    operands = in_channels * kernel * kernel
+    if (schedule.outputs, schedule.operands) != (out_channels, operands):
+        raise ValueError(f"the MAC schedule covers {schedule.outputs} outputs x "
+                         f"{schedule.operands} operands, not {out_channels} x {operands}")
+    matrix = weights.transpose(0, 2, 3, 1).reshape(out_channels, operands)
+    return MatVecPipeline(operand_type=in_type, matrices=matrix[None], weight_bits=weight_bits,
+                          bias=bias, schedule=schedule, acc_range=acc_range, shift=shift,
+                          out_type=out_type, relu=relu, logic_multipliers=logic_multipliers)
 
 
 class ConvEngine(wiring.Component):
@@ -47,21 +64,13 @@ class ConvEngine(wiring.Component):
         self.in_type = in_type
         self.in_channels = in_channels
         self.out_channels, _, kernel, _ = weights.shape
-        operands = in_channels * kernel * kernel
-        if (schedule.outputs, schedule.operands) != (self.out_channels, operands):
-            raise ValueError(f"the MAC schedule covers {schedule.outputs} outputs x "
-                             f"{schedule.operands} operands, not {self.out_channels} x "
-                             f"{operands}")
         self.schedule = schedule
         # The walk the line buffer will take; the component is built in elaborate.
         self.scan = WindowScan(height, width, kernel, stride, padding)
-        # Operand order of a window: (u * k + v) * in_channels + i, as window_layout packs it.
-        matrix = weights.transpose(0, 2, 3, 1).reshape(self.out_channels, operands)
-        self.pipeline = MatVecPipeline(operand_type=in_type, matrices=matrix[None],
-                                       weight_bits=weight_bits, bias=bias,
-                                       schedule=schedule, acc_range=acc_range,
-                                       shift=shift, out_type=out_type, relu=relu,
-                                       logic_multipliers=logic_multipliers)
+        self.pipeline = window_pipeline(
+            in_type=in_type, weights=weights, weight_bits=weight_bits, bias=bias,
+            acc_range=acc_range, shift=shift, relu=relu, out_type=out_type, schedule=schedule,
+            logic_multipliers=logic_multipliers)
         self.cycles_per_output = self.schedule.cycles
         super().__init__({
             "i": In(pixel_signature(in_type, in_channels)),

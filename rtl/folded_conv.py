@@ -4,7 +4,8 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .mac import MatVecPipeline, PipelineModel
+from .conv import window_pipeline
+from .mac import PipelineModel
 from .streams import pixel_signature
 from .window_memory import RowRing, WindowFetch, WindowMemory, WindowMemoryModel
 
@@ -34,23 +35,15 @@ class FoldedConvEngine(wiring.Component):
         self.in_type = in_type
         self.in_channels = in_channels
         self.out_channels, _, kernel, _ = weights.shape
-        operands = in_channels * kernel * kernel
-        if (schedule.outputs, schedule.operands) != (self.out_channels, operands):
-            raise ValueError(f"the MAC schedule covers {schedule.outputs} outputs x "
-                             f"{schedule.operands} operands, not {self.out_channels} x "
-                             f"{operands}")
+        self.pipeline = window_pipeline(
+            in_type=in_type, weights=weights, weight_bits=weight_bits, bias=bias,
+            acc_range=acc_range, shift=shift, relu=relu, out_type=out_type, schedule=schedule,
+            logic_multipliers=logic_multipliers)
         if schedule.lanes_in != 1:
             raise ValueError(f"a folded conv reads one operand per cycle; this schedule "
                              f"takes {schedule.lanes_in}")
         self.schedule = schedule
         self.ring = RowRing(in_channels, height, width, kernel, stride, padding)
-        # Operand order of a window: (u * k + v) * in_channels + i, the window memory's read order.
-        matrix = weights.transpose(0, 2, 3, 1).reshape(self.out_channels, operands)
-        self.pipeline = MatVecPipeline(operand_type=in_type, matrices=matrix[None],
-                                       weight_bits=weight_bits, bias=bias,
-                                       schedule=schedule, acc_range=acc_range,
-                                       shift=shift, out_type=out_type, relu=relu,
-                                       logic_multipliers=logic_multipliers)
         self.cycles_per_output = schedule.cycles
         self.write_cycles = self.ring.write_cycles()
         super().__init__({

@@ -81,54 +81,21 @@ class Register(Block):
             self.full = False
 
 
-class Source(Block):
-    """A producer of ``beats`` beats (the testbench of :func:`rtl.sim.run_streams`): beat ``n``
-    is offered ``gaps[n]`` cycles after the previous one was taken (``gaps`` None: at once).
-    ``stamps``: the edge of every beat taken."""
+class _Testbench(Block):
+    """One side of a stream driven as the testbenches of :func:`rtl.sim.run_streams` drive
+    it: beat ``n`` is moved at the earliest ``gaps[n]`` cycles after the previous one (``gaps``
+    None: at once). ``stamps``: the edge of every beat moved."""
 
-    def __init__(self, o, beats, gaps=None):
-        self.o, self.beats, self.gaps = o, beats, gaps
-        self.wait = gaps[0] if gaps and beats else 0
-        self.stamps = []
-        self.now = 0
-
-    def forward(self):
-        self.o.valid = self.o.count < self.beats and self.wait == 0
-
-    def update(self):
-        if self.o.fire:
-            self.stamps.append(self.now)
-            n = self.o.count + 1
-            self.wait = self.gaps[n] if self.gaps and n < self.beats else 0
-        elif self.wait:
-            self.wait -= 1
-
-    def countdown(self):
-        return self.wait or None
-
-    def advance(self, n):
-        # n never exceeds a countdown, so a waiting producer reaches 0 at the latest.
-        self.wait = max(0, self.wait - n)
-
-
-class Sink(Block):
-    """A consumer of beats (the testbench of :func:`rtl.sim.run_streams`): ready for beat ``n``
-    ``gaps[n]`` cycles after the previous one was taken (``gaps`` None: always ready).
-    ``stamps``: the edge of every beat taken."""
-
-    def __init__(self, i, gaps=None):
-        self.i, self.gaps = i, gaps
+    def __init__(self, stream, gaps):
+        self.stream, self.gaps = stream, gaps
         self.wait = gaps[0] if gaps else 0
         self.stamps = []
         self.now = 0
 
-    def backward(self):
-        self.i.ready = self.wait == 0
-
     def update(self):
-        if self.i.fire:
+        if self.stream.fire:
             self.stamps.append(self.now)
-            n = self.i.count + 1
+            n = self.stream.count + 1
             self.wait = self.gaps[n] if self.gaps and n < len(self.gaps) else 0
         elif self.wait:
             self.wait -= 1
@@ -137,7 +104,32 @@ class Sink(Block):
         return self.wait or None
 
     def advance(self, n):
+        # n never exceeds a countdown, so a waiting side reaches 0 at the latest.
         self.wait = max(0, self.wait - n)
+
+
+class Source(_Testbench):
+    """A producer of ``beats`` beats: beat ``n`` is offered ``gaps[n]`` cycles after the
+    previous one was taken."""
+
+    def __init__(self, o, beats, gaps=None):
+        super().__init__(o, gaps if beats else None)
+        self.o, self.beats = o, beats
+
+    def forward(self):
+        self.o.valid = self.o.count < self.beats and self.wait == 0
+
+
+class Sink(_Testbench):
+    """A consumer: ready for beat ``n`` ``gaps[n]`` cycles after the previous one was taken
+    (``gaps`` None: always ready)."""
+
+    def __init__(self, i, gaps=None):
+        super().__init__(i, gaps)
+        self.i = i
+
+    def backward(self):
+        self.i.ready = self.wait == 0
 
 
 class Model:
