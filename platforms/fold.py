@@ -26,7 +26,6 @@ by the next slower candidate, checked again. ``tailor build`` then places and ro
 
 import math
 from dataclasses import dataclass, field, replace
-
 from pathlib import Path
 
 from netdesc import macs
