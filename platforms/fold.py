@@ -356,6 +356,6 @@ def _too_big(net, device, report, used):
         units = sorted(((r[key], label) for label, r in _units(report).items() if r[key]),
                        reverse=True)[:3]
         biggest = ", ".join(f"{label} {v:,}" for v, label in units)
-        parts.append(f"{k} {n:,} of {lim:,} (largest: {biggest})")
+        parts.append(f"{k} {n:,} of {lim:,} (the most {key}: {biggest})")
     return (f"'{net.name}' does not fit the {device.name} at any folding: at one MAC per "
             f"layer it needs " + "; ".join(parts))

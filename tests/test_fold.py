@@ -124,7 +124,7 @@ def test_fold_meets_cycles_in_the_least_area(tiny, tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--target", "ice40", "--limit", "LC=50"],
      r"'tiny' does not fit the iCE40UP5K at any folding: at one MAC per layer it needs LC \S+ "
-     r"of 50 \(largest: "),
+     r"of 50 \(the most LUT: "),
     (["--target", "ice40", "--cycles", "3"],
      r"'tiny' cannot run in 3 cycles per inference: it needs 38 at any parallelism \(one beat "
      r"per cycle through its largest tensor, H\*W \+ C cycles through a global average pool\)"),
