@@ -29,11 +29,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from netdesc import macs
-from rtl.engines import folds
+from rtl.engines import folds, mac_schedule
 from rtl.hwconfig import DEFAULT_CAP, HwConfig
-from rtl.mac import MacSchedule
 from rtl.network import NetworkTop
 from rtl.plan import predict
+from rtl.pool import avg_pool_cycles
 from rtl.window_memory import RowRing
 from rtl.streams import beat_shape
 from common.errors import TailorError
@@ -103,24 +103,15 @@ def multipliers(net, hw):
     out = {}
     for layer in net.layers:
         if layer.has_weights:
-            s = _schedule(net, layer, hw.parallelism[layer.name])
+            s = mac_schedule(net, layer, hw.parallelism[layer.name])
             out[layer.name] = s.lanes_out * s.lanes_in
     return out
-
-
-def _schedule(net, layer, parallelism):
-    # The engines' grids (rtl.engines): a conv's window, a dense layer's input beat.
-    if layer.op == "dense":
-        operands = beat_shape(net.shape_of(layer.inputs[0]))[1]
-    else:
-        operands = layer.weights[0].size
-    return MacSchedule.choose(layer.shape[0], operands, parallelism)
 
 
 def engine_cycles(net, layer, parallelism):
     """Cycles per tensor of the engine of a conv2d / dense ``layer`` (the model): its windows
     times their MAC cycles, or the folded conv's input writes if those take longer."""
-    s = _schedule(net, layer, parallelism)
+    s = mac_schedule(net, layer, parallelism)
     if layer.op == "dense":
         return beat_shape(net.shape_of(layer.inputs[0]))[0] * s.cycles
     in_shape = net.shape_of(layer.inputs[0])
@@ -135,7 +126,7 @@ def cycles_bound(net, hw):
     """The model's cycles per inference of ``hw``: the slowest engine (a global average pool
     scales its C sums after its H*W beats), or one cycle per pixel of the largest tensor."""
     pixels = [beat_shape(net.input.shape)[0]] + [beat_shape(l.shape)[0] for l in net.layers]
-    pools = [sum(beat_shape(net.shape_of(l.inputs[0]))) for l in net.layers
+    pools = [avg_pool_cycles(net.shape_of(l.inputs[0])) for l in net.layers
              if l.op == "global_avg_pool"]
     return max(pixels + pools + [engine_cycles(net, l, hw.parallelism[l.name])
                                  for l in net.layers if l.has_weights])
@@ -278,7 +269,7 @@ def fold(net, device, synth, cycles=None, margin=DEFAULT_MARGIN, say=None):
     if over(device, slow[1]):
         raise DoesNotFit(_too_big(net, device, slow[0], slow[1]))
     if cycles is not None:
-        return _meet_cycles(net, device, cycles, check, tried)
+        return _meet_cycles(net, device, cycles, pixels, check, tried)
 
     def all_dsp(hw):
         return replace(hw, logic_multipliers=[])
@@ -305,10 +296,10 @@ def fold(net, device, synth, cycles=None, margin=DEFAULT_MARGIN, say=None):
     return result(slowest, slow)
 
 
-def _meet_cycles(net, device, cycles, check, tried):
-    """The smallest balanced config whose timing-model cycles meet ``cycles``: the target is
-    tightened by the shortfall until they do."""
-    pixels = cycles_bound(net, HwConfig.balanced(net, 1))
+def _meet_cycles(net, device, cycles, pixels, check, tried):
+    """The smallest balanced config whose timing-model cycles meet ``cycles`` (no fewer than
+    ``pixels``, the bound at any parallelism): the target is tightened by the shortfall until
+    they do."""
     target = cycles
     for _ in range(4):
         hw = with_dsp_budget(net, HwConfig.balanced(net, target), device)

@@ -35,14 +35,22 @@ def folds(in_shape, kernel, stride, padding, schedule):
     return ring.write_cycles() <= ring.out_height * ring.out_width * schedule.cycles
 
 
+def mac_schedule(net, layer, parallelism):
+    """The MAC grid of the engine of a conv2d / dense ``layer`` at ``parallelism``: its
+    outputs by the operands of one vector (a conv's k x k x C window, a dense layer's input
+    beat)."""
+    operands = (net.shape_of(layer.inputs[0])[0] if layer.op == "dense"
+                else layer.weights[0].size)
+    return MacSchedule.choose(layer.shape[0], operands, parallelism)
+
+
 def conv2d_parameters(net, layer, parallelism, logic_multipliers=False):
     """The parameters both conv engines take, for ``layer`` of ``net`` at ``parallelism``."""
-    out, cin, k, _ = layer.weights.shape
     return dict(in_shape=net.shape_of(layer.inputs[0]), in_type=net.type_of(layer.inputs[0]),
                 weights=layer.weights, weight_bits=layer.weight_bits, bias=layer.bias,
                 stride=layer.stride, padding=layer.padding,
                 acc_range=accumulator_range(net, layer),
-                schedule=MacSchedule.choose(out, cin * k * k, parallelism),
+                schedule=mac_schedule(net, layer, parallelism),
                 logic_multipliers=logic_multipliers, **_output_stage(layer))
 
 
@@ -53,12 +61,11 @@ def _conv2d(net, layer, parallelism, logic_multipliers):
 
 
 def _dense(net, layer, parallelism, logic_multipliers):
-    channels = net.shape_of(layer.inputs[0])[0]
     return DenseEngine(in_shape=net.shape_of(layer.inputs[0]),
                        in_type=net.type_of(layer.inputs[0]), weights=layer.weights,
                        weight_bits=layer.weight_bits, bias=layer.bias,
                        acc_range=accumulator_range(net, layer),
-                       schedule=MacSchedule.choose(layer.shape[0], channels, parallelism),
+                       schedule=mac_schedule(net, layer, parallelism),
                        logic_multipliers=logic_multipliers, **_output_stage(layer))
 
 

@@ -11,7 +11,7 @@ from .requantize import Requantizer
 from .streams import pixel_signature
 from .timing_model import Block, Register
 
-__all__ = ["MaxPoolEngine", "GlobalAvgPoolEngine"]
+__all__ = ["MaxPoolEngine", "GlobalAvgPoolEngine", "avg_pool_cycles"]
 
 
 class MaxPoolEngine(wiring.Component):
@@ -68,6 +68,13 @@ class MaxPoolEngine(wiring.Component):
         return m
 
 
+def avg_pool_cycles(in_shape):
+    """Cycles per tensor of a :class:`GlobalAvgPoolEngine` on ``in_shape`` ``[C, H, W]``: its
+    H*W input beats, then one cycle per channel to scale the sums."""
+    channels, height, width = in_shape
+    return height * width + channels
+
+
 class GlobalAvgPoolEngine(wiring.Component):
     """A global_avg_pool layer (docs/NETDESC.md#global_avg_pool):
     ``y[c] = sat(round_shift(multiplier * Σ x[c], shift))`` on ``in_shape`` ``[C, H, W]`` of
@@ -91,7 +98,7 @@ class GlobalAvgPoolEngine(wiring.Component):
         self.in_type = in_type
         self.channels = channels
         self.beats = height * width
-        self.cycles_per_output = self.beats + channels
+        self.cycles_per_output = avg_pool_cycles(in_shape)
         self.multiplier, self.shift, self.relu, self.out_type = multiplier, shift, relu, out_type
         t = in_type
         self.sum_width = signed_bits_for(self.beats * t.min, self.beats * t.max)

@@ -235,10 +235,10 @@ def _bitstream(net, hw, board, out, notes):
     from platforms.fold import device_for, fold, synthesizer
 
     if board != FALLBACK_BOARD:
+        device = device_for(board=board)
         try:
             with tempfile.TemporaryDirectory(prefix="tailor-fold-") as work:
-                folded = fold(net, device_for(board=board),
-                              synthesizer(net, device_for(board=board).target, work))
+                folded = fold(net, device, synthesizer(net, device.target, work))
             return build(net, board, out / "bitstream" / board, hw=folded.hw), folded
         except DoesNotFit as e:
             notes.append(f"'{net.name}' on {board}: {e}. Built for {FALLBACK_BOARD} instead.")
