@@ -51,6 +51,17 @@ seed = integer(0, MAX_SEED)
 positive_number = number(above=0)
 
 
+def image_shape(text):
+    """``C,H,W``: an image's channels, height and width, each 1..4096."""
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() and 1 <= int(p) <= 4096 for p in parts):
+        raise argparse.ArgumentTypeError(f"must be C,H,W, three integers in 1..4096 (got {text!r})")
+    return tuple(int(p) for p in parts)
+
+
+image_shape.__name__ = "image shape"
+
+
 def _path_type(check):
     def parse(text):
         try:

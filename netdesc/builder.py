@@ -73,11 +73,11 @@ class NetBuilder:
                "shift": shift, "relu": relu, "bits": bits, "signed": signed}
         return self._append(obj, False)
 
-    def maxpool(self, name, kernel=2, stride=2, src=None):
+    def maxpool(self, name, kernel=2, stride=2, padding=0, src=None):
         src = src or self.last
         t = self.net.type_of(src)
         obj = {"name": name, "op": "maxpool2d", "input": src, "kernel": kernel, "stride": stride,
-               "bits": t.bits, "signed": t.signed}
+               "padding": padding, "bits": t.bits, "signed": t.signed}
         return self._append(obj, False)
 
     def global_avg_pool(self, name, src=None, bits=8, signed=False, shift=None):

@@ -11,6 +11,9 @@ and one of two forms:
 :meth:`Block.dataflow` states the wiring once. Training runs it with the layers' ``forward``;
 export runs it with their ``export`` (see :mod:`nn.export`), so an exported removed skip is no
 add layer at all and a shortened block is two adds that each span one conv.
+
+:class:`SkipSwitches` (the state and the two Tailor steps) and :func:`short_form` (the
+shortened wiring) are shared with the residuals of captured networks (:mod:`nn.graphnet`).
 """
 
 from torch import nn
@@ -20,24 +23,18 @@ from .quant import QAdd, QConvBN
 FORMS = ("long", "short")
 
 
-class Block(nn.Module):
-    def __init__(self, label, cin, cout, stride, bits):
-        """``bits(layer name)``: ``(weight bits, act bits)`` of each conv; an add takes the act
-        bits of the conv it follows on the main path."""
-        super().__init__()
+class SkipSwitches:
+    """The skip state of one residual: its form and one switch per skip of the form.
+
+    ``can_shorten``: whether the residual has the shape the short form needs (two convs on the
+    main branch); a built-in block always has.
+    """
+
+    def __init__(self, label, can_shorten=True):
         self.label = label
-        self.conv1 = QConvBN(f"{label}_conv1", cin, cout, 3, stride, *bits(f"{label}_conv1"))
-        self.conv2 = QConvBN(f"{label}_conv2", cout, cout, 3, 1, *bits(f"{label}_conv2"))
-        self.proj = (QConvBN(f"{label}_proj", cin, cout, 1, stride, *bits(f"{label}_proj"))
-                     if stride != 1 or cin != cout else None)
-        self.add = QAdd(f"{label}_add", self.conv2.act.bits)  # the long form's add
-        self.add1 = QAdd(f"{label}_add1", self.conv1.act.bits)  # the short form's add around conv1
-        self.add2 = QAdd(f"{label}_add2", self.conv2.act.bits)  # ... and around conv2
-        self.out_bits = self.conv2.act.bits  # every form's output has conv2's act bits
+        self.can_shorten = can_shorten
         self.form = "long"
         self.skips_on = [True]
-
-    # -- the skip switches -------------------------------------------------------------------
 
     def state(self):
         """``{"form": "long"|"short", "on": [bool, ...]}`` (one switch per skip of the form)."""
@@ -45,7 +42,8 @@ class Block(nn.Module):
 
     def set_state(self, state):
         form, on = state["form"], [bool(v) for v in state["on"]]
-        if form not in FORMS or len(on) != (1 if form == "long" else 2):
+        if form not in FORMS or len(on) != (1 if form == "long" else 2) or (
+                form == "short" and not self.can_shorten):
             raise ValueError(f"block {self.label}: bad skip state {state!r}")
         self.form, self.skips_on = form, on
 
@@ -61,11 +59,37 @@ class Block(nn.Module):
 
     def shorten(self):
         """Turn the long skip into two skips that each span one conv (the SkipShortener's step)."""
+        if not self.can_shorten:
+            raise ValueError(f"block {self.label} has no two convs on its main branch to shorten")
         if self.form != "long":
             raise ValueError(f"block {self.label} is already shortened")
         self.form, self.skips_on = "short", [True, True]
 
-    # -- the wiring --------------------------------------------------------------------------
+
+def short_form(apply, conv1, conv2, add1, add2, x, bypass, skips_on):
+    """The shortened residual on input ``x``: ``h = ReLU(conv1(x)) + bypass()``,
+    ``y = ReLU(conv2(h)) + h``, each add present only while its switch is on."""
+    h = apply(conv1, x, relu=True)
+    if skips_on[0]:
+        h = apply(add1, h, bypass(), relu=False)
+    y = apply(conv2, h, relu=True)
+    return apply(add2, y, h, relu=False) if skips_on[1] else y
+
+
+class Block(nn.Module, SkipSwitches):
+    def __init__(self, label, cin, cout, stride, bits):
+        """``bits(layer name)``: ``(weight bits, act bits)`` of each conv; an add takes the act
+        bits of the conv it follows on the main path."""
+        nn.Module.__init__(self)
+        SkipSwitches.__init__(self, label)
+        self.conv1 = QConvBN(f"{label}_conv1", cin, cout, 3, stride, *bits(f"{label}_conv1"))
+        self.conv2 = QConvBN(f"{label}_conv2", cout, cout, 3, 1, *bits(f"{label}_conv2"))
+        self.proj = (QConvBN(f"{label}_proj", cin, cout, 1, stride, *bits(f"{label}_proj"))
+                     if stride != 1 or cin != cout else None)
+        self.add = QAdd(f"{label}_add", self.conv2.act.bits)  # the long form's add
+        self.add1 = QAdd(f"{label}_add1", self.conv1.act.bits)  # the short form's add around conv1
+        self.add2 = QAdd(f"{label}_add2", self.conv2.act.bits)  # ... and around conv2
+        self.out_bits = self.conv2.act.bits  # every form's output has conv2's act bits
 
     def dataflow(self, apply, x):
         """The block's output for input ``x``; ``apply(layer, *inputs, relu=...)`` evaluates or
@@ -73,13 +97,10 @@ class Block(nn.Module):
         def bypass():
             return x if self.proj is None else apply(self.proj, x, relu=False)
 
-        if self.form == "long":
-            h = apply(self.conv1, x, relu=True)
-            if not self.skips_on[0]:
-                return apply(self.conv2, h, relu=True)
-            return apply(self.add, apply(self.conv2, h, relu=False), bypass(), relu=True)
+        if self.form == "short":
+            return short_form(apply, self.conv1, self.conv2, self.add1, self.add2, x, bypass,
+                              self.skips_on)
         h = apply(self.conv1, x, relu=True)
-        if self.skips_on[0]:
-            h = apply(self.add1, h, bypass(), relu=False)
-        y = apply(self.conv2, h, relu=True)
-        return apply(self.add2, y, h, relu=False) if self.skips_on[1] else y
+        if not self.skips_on[0]:
+            return apply(self.conv2, h, relu=True)
+        return apply(self.add, apply(self.conv2, h, relu=False), bypass(), relu=True)

@@ -6,13 +6,16 @@ torch is imported inside the command functions so other commands start fast.
 import json
 from pathlib import Path
 
-from common.argtypes import (integer, non_negative, number, output_file, positive,
+from common.argtypes import (image_shape, integer, non_negative, number, output_file, positive,
                              positive_number, seed)
 from common.errors import TailorError
 from common.io import check_output_file
 from common.table import format_table
 
-MODEL_NAMES = ("digits-small", "resnet8", "resnet20")  # nn.models.ARCHS, without importing torch
+from .data import DATASETS, INPUTS
+
+MODEL_HELP = ("digits-small (default), resnet8, resnet20, or your own network: FILE.py:FUNC or "
+              "package.module:FUNC, FUNC returning a torch.nn.Module (see the README)")
 
 
 def register(sub):
@@ -20,8 +23,13 @@ def register(sub):
                        description="Train a ResNet with quantization-aware training (power-of-two "
                                    "scales) and write a checkpoint. Defaults: the small ResNet on the "
                                    "bundled digits data set.")
-    p.add_argument("--model", default="digits-small", choices=MODEL_NAMES)
-    p.add_argument("--data", default="digits", choices=("digits", "cifar10", "mnist"))
+    p.add_argument("--model", default="digits-small", metavar="MODEL", help=MODEL_HELP)
+    p.add_argument("--data", default="digits", choices=DATASETS)
+    p.add_argument("--input-shape", type=image_shape, metavar="C,H,W",
+                   help="the network's input; must be the data set's images (the default)")
+    p.add_argument("--init-weights", metavar="STATE_DICT.pt",
+                   help="start quantization-aware training from these float weights of your "
+                        "network (a torch.save of its state_dict)")
     p.add_argument("--data-path", metavar="DIR", help="local copy of CIFAR-10 (python batches) or MNIST (idx files)")
     p.add_argument("--epochs", type=positive, default=30)
     p.add_argument("--batch-size", type=positive, default=32)
@@ -38,6 +46,18 @@ def register(sub):
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("capture", help="show how your PyTorch network maps to netdesc layers",
+                       description="Trace MODEL (FILE.py:FUNC or package.module:FUNC) with torch.fx "
+                                   "and print the layers it becomes and its residuals' skip "
+                                   "switches, or the first node that cannot be mapped. Supported: "
+                                   "Conv2d (+ BatchNorm2d) (+ ReLU), Linear, + / torch.add, "
+                                   "MaxPool2d, AdaptiveAvgPool2d(1) / mean over H, W, flatten.")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--input-shape", type=image_shape, required=True, metavar="C,H,W")
+    p.add_argument("--init-weights", metavar="STATE_DICT.pt", help="check that these weights load")
+    p.add_argument("--json", action="store_true", help="print the captured graph as JSON")
+    p.set_defaults(func=cmd_capture)
 
     p = sub.add_parser("optimize", help="remove or shorten skips with knowledge distillation (Tailor)",
                        description="Starting from a trained teacher checkpoint, change one skip every "
@@ -84,10 +104,15 @@ def _print_history(history):
 def cmd_train(args):
     from .train import TrainConfig, train_teacher
 
+    data_shape = INPUTS[args.data][0]
+    if args.input_shape is not None and args.input_shape != data_shape:
+        raise TailorError(f"--input-shape {','.join(map(str, args.input_shape))} is not the "
+                          f"{args.data} images' {','.join(map(str, data_shape))}")
     cfg = TrainConfig(model=args.model, data=args.data, data_path=args.data_path, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       weight_bits=args.weight_bits, act_bits=args.act_bits, skips=not args.no_skips,
-                      limit_train=args.limit_train, limit_test=args.limit_test)
+                      limit_train=args.limit_train, limit_test=args.limit_test,
+                      init_weights=args.init_weights)
     _, metrics = train_teacher(cfg, progress=not args.quiet, checkpoint=args.out, resume=args.resume)
     metrics["checkpoint"] = str(args.out)
     if args.json:
@@ -96,6 +121,27 @@ def cmd_train(args):
         _print_history(metrics["history"])
         print(f"\ntest accuracy: {metrics['test_acc']:.4f} (fake-quant), "
               f"{metrics['integer_test_acc']:.4f} (integer)\nwrote {args.out}")
+    return 0
+
+
+def cmd_capture(args):
+    from .capture import capture, graph_table, instantiate, is_reference
+    from .graphnet import residuals
+
+    if not is_reference(args.model):
+        raise TailorError(f"'{args.model}' is not FILE.py:FUNC or package.module:FUNC")
+    graph = capture(instantiate(args.model, args.init_weights), args.input_shape, args.model)
+    found = residuals(graph)
+    if args.json:
+        print(json.dumps(graph, indent=1))
+        return 0
+    print(format_table(["layer", "op", "input", "output", "detail"], graph_table(graph)))
+    adds = sum(n["op"] == "add" for n in graph["nodes"])
+    print(f"\n{len(graph['nodes'])} layers; {len(found)} of {adds} adds have skip switches")
+    if found:
+        print(format_table(["add", "main branch", "skip branch", "can shorten"],
+                           [[r.add, " -> ".join(r.main), " -> ".join(r.skip) or "(identity)",
+                             "yes" if r.can_shorten else "no"] for r in found]))
     return 0
 
 
@@ -127,12 +173,16 @@ def cmd_optimize(args):
         ckpt = load_checkpoint(args.teacher, kind="train")
         teacher, teacher_config = model_from_record(ckpt["model"]), ckpt["config"]
     data = _teacher_data(teacher_config, args.data_path)
-    _, metrics = tailor_optimize(teacher, data, cfg, progress=not args.quiet, checkpoint=args.out,
+    student, metrics = tailor_optimize(teacher, data, cfg, progress=not args.quiet, checkpoint=args.out,
                                  resume=args.resume, teacher_config=teacher_config)
     metrics["checkpoint"] = str(args.out)
     if args.json:
         print(json.dumps(metrics, indent=1))
     else:
+        if cfg.mode == "shorten":
+            kept = [b.label for b in student.blocks if b.form == "long" and b.skips_on[0]]
+            if kept:
+                print(f"kept as they are (no two convs on the main branch to shorten): {', '.join(kept)}")
         print(format_table(["skips", "epochs", "test acc"],
                            [[s["skips"], f"{s['first_epoch']}-{s['last_epoch']}", f"{s['test_acc']:.4f}"]
                             for s in metrics["stages"]]))

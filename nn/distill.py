@@ -56,13 +56,18 @@ class DistillConfig:
 
 
 def skip_schedule(model, mode, every):
-    """The changes to apply to ``model`` (its current skip state), in order, input side first."""
+    """The changes to apply to ``model`` (its current skip state), in order, input side first.
+    ``shorten`` leaves residuals that cannot be shortened as they are (see
+    :class:`nn.blocks.SkipSwitches`)."""
     if mode == "shorten":
-        blocks = [i for i, b in enumerate(model.blocks) if b.form == "long" and b.skips_on[0]]
+        blocks = [i for i, b in enumerate(model.blocks)
+                  if b.form == "long" and b.skips_on[0] and b.can_shorten]
     else:
         blocks = [i for i, b in enumerate(model.blocks) if any(b.skips_on)]
     if not blocks:
-        raise TailorError(f"the model has no skip to {'shorten' if mode == 'shorten' else 'remove'}")
+        raise TailorError(f"the model has no skip to {'shorten' if mode == 'shorten' else 'remove'}"
+                          + (" (shortening needs two convs on a residual's main branch)"
+                             if mode == "shorten" and model.blocks else ""))
     action = "shorten" if mode == "shorten" else "remove"
     return [Change(0 if mode == "remove-all" else k * every, i, action) for k, i in enumerate(blocks)]
 

@@ -38,6 +38,9 @@ class NetdescBuilder:
     def shape_of(self, name):
         return self.build(name).shape_of(name)
 
+    def type_of(self, name):
+        return self.build(name).type_of(name)
+
 
 def to_netdesc(model, name=None, extra=None):
     """The integer network ``model`` computes in eval mode, as a validated :class:`netdesc.Netdesc`.

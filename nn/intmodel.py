@@ -40,7 +40,8 @@ def _add(layer, ins, params):
 
 
 def _maxpool2d(layer, ins, params):
-    return F.max_pool2d(ins[0].double(), layer.kernel, layer.stride).long()
+    # PyTorch pads with −inf, the reference with the type's minimum: equal (docs/NETDESC.md).
+    return F.max_pool2d(ins[0].double(), layer.kernel, layer.stride, layer.padding).long()
 
 
 def _global_avg_pool(layer, ins, params):

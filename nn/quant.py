@@ -132,20 +132,28 @@ class QConvBN(_Weighted):
 
     In training the batch statistics come from an unquantized conv of the same input (and
     update the running statistics); in eval mode the running statistics are folded.
+    ``padding`` defaults to ``kernel // 2``; a captured network's conv may carry its own
+    ``bias`` (folded with the batch norm) or have no batch norm (``bn=False``).
     """
 
-    def __init__(self, label, cin, cout, kernel, stride, weight_bits, act_bits):
+    def __init__(self, label, cin, cout, kernel, stride, weight_bits, act_bits, padding=None,
+                 bn=True, bias=False):
         super().__init__(weight_bits, act_bits)
         self.label = label
-        self.stride, self.padding = stride, kernel // 2
+        self.stride = stride
+        self.padding = kernel // 2 if padding is None else padding
         self.weight = nn.Parameter(torch.empty(cout, cin, kernel, kernel))
         nn.init.kaiming_normal_(self.weight, nonlinearity="relu")
-        self.bn = nn.BatchNorm2d(cout)
+        self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
+        self.bn = nn.BatchNorm2d(cout) if bn else None
 
     def folded(self, x):
+        bias = self.bias if self.bias is not None else torch.zeros_like(self.weight[:, 0, 0, 0])
         bn = self.bn
+        if bn is None:
+            return self.weight, bias
         if self.training:
-            y = F.conv2d(x, self.weight, None, self.stride, self.padding)
+            y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
             mean, var = y.mean((0, 2, 3)), y.var((0, 2, 3), unbiased=False)
             with torch.no_grad():
                 n = y.numel() / y.shape[1]
@@ -154,7 +162,7 @@ class QConvBN(_Weighted):
         else:
             mean, var = bn.running_mean, bn.running_var
         scale = bn.weight / torch.sqrt(var + bn.eps)
-        return self.weight * scale[:, None, None, None], bn.bias - mean * scale
+        return self.weight * scale[:, None, None, None], bn.bias + (bias - mean) * scale
 
     def accumulate(self, x, w, b):
         return F.conv2d(x, w, b, self.stride, self.padding)
@@ -169,13 +177,14 @@ class QConvBN(_Weighted):
 class QDense(_Weighted):
     """A fully connected layer (no batch norm) on the flattened input."""
 
-    def __init__(self, label, n_in, n_out, weight_bits, act_bits):
+    def __init__(self, label, n_in, n_out, weight_bits, act_bits, bias=True):
         super().__init__(weight_bits, act_bits)
         self.label = label
-        self.linear = nn.Linear(n_in, n_out)
+        self.linear = nn.Linear(n_in, n_out, bias=bias)
 
     def folded(self, x):
-        return self.linear.weight, self.linear.bias
+        weight, bias = self.linear.weight, self.linear.bias
+        return weight, bias if bias is not None else torch.zeros_like(weight[:, 0])
 
     def accumulate(self, x, w, b):
         return F.linear(x.flatten(1), w, b)
@@ -235,3 +244,24 @@ class QGlobalAvgPool(nn.Module):
         return net.append({"name": self.label, "op": "global_avg_pool", "input": x.name,
                            "multiplier": mult, "shift": shift, "bits": self.bits,
                            "signed": x.signed}, x.frac)
+
+
+class QMaxPool(nn.Module):
+    """A max pool: the maximum of values on one grid is on it, so the output keeps the input's
+    frac and type and nothing is requantized."""
+
+    def __init__(self, label, kernel, stride, padding=0):
+        super().__init__()
+        self.label = label
+        self.kernel, self.stride, self.padding = kernel, stride, padding
+
+    def forward(self, x):
+        return QT(F.max_pool2d(x.value, self.kernel, self.stride, self.padding), x.frac, x.signed)
+
+    def export(self, net, x):
+        xtype = net.type_of(x.name)
+        layer = {"name": self.label, "op": "maxpool2d", "input": x.name, "kernel": self.kernel,
+                 "stride": self.stride, "bits": xtype.bits, "signed": xtype.signed}
+        if self.padding:
+            layer["padding"] = self.padding
+        return net.append(layer, x.frac)

@@ -19,7 +19,7 @@ from .checkpoint import load_checkpoint, model_from_record, model_record, save_c
 from .data import load_dataset
 from .export import to_netdesc
 from .intmodel import IntegerNet
-from .models import build_model, model_spec
+from .models import make_model
 
 
 @dataclass
@@ -34,6 +34,7 @@ class TrainConfig:
     weight_bits: int = 8
     act_bits: int = 8
     skips: bool = True  # False: the baseline trained without skips from scratch
+    init_weights: str = None  # a state dict of the user's network (model FILE.py:FUNC)
     limit_train: int = None
     limit_test: int = None
 
@@ -44,9 +45,8 @@ def load_data(cfg):
 
 def new_model(cfg, data):
     torch.manual_seed(cfg.seed)
-    spec = model_spec(cfg.model, data.shape, data.input_bits, data.input_frac, data.classes,
-                      cfg.weight_bits, cfg.act_bits)
-    return build_model(spec, skips=cfg.skips)
+    return make_model(cfg.model, data.shape, data.input_bits, data.input_frac, data.classes,
+                      cfg.weight_bits, cfg.act_bits, cfg.skips, cfg.init_weights)
 
 
 @torch.no_grad()

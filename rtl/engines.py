@@ -72,7 +72,7 @@ def _dense(net, layer, parallelism, logic_multipliers):
 def _maxpool2d(net, layer, parallelism, logic_multipliers):
     return MaxPoolEngine(in_shape=net.shape_of(layer.inputs[0]),
                          ttype=net.type_of(layer.inputs[0]), kernel=layer.kernel,
-                         stride=layer.stride)
+                         stride=layer.stride, padding=layer.padding)
 
 
 def _global_avg_pool(net, layer, parallelism, logic_multipliers):

@@ -1,9 +1,11 @@
-"""Line buffer: a stream of pixels in, a stream of k x k windows (with zero padding) out.
+"""Line buffer: a stream of pixels in, a stream of k x k windows (padded with a constant) out.
 
-The buffer walks the *padded* image in raster order, one step per cycle at most. A step at a real
-pixel position accepts one input beat; a step at a right or bottom padding position accepts
-nothing and shifts in zeros. Top and left padding cost no steps: rows above the image are masked
-to zero as a column enters the window, and the window is cleared at the start of every row.
+Padded positions read as the buffer's pad value: 0 for a convolution, the type's minimum for
+max pooling. The buffer walks the *padded* image in raster order, one step per cycle at most. A
+step at a real pixel position accepts one input beat; a step at a right or bottom padding
+position accepts nothing and shifts in the pad value. Top and left padding cost no steps: rows
+above the image are masked to the pad value as a column enters the window, and the window is
+set to it at the start of every row.
 Each step shifts one new column (k pixels) into the window register; the k-1 upper pixels of
 that column come from a block RAM of k-1 rows (one write port, one synchronous read port, so
 Yosys maps it to BRAM), the lowest is the new pixel.
@@ -87,7 +89,8 @@ class WindowScan:
 
 class LineBuffer(WindowScan, wiring.Component):
     """k x k windows of a ``[channels, height, width]`` image streamed in raster order, walking
-    the image as its :class:`WindowScan` says.
+    the image as its :class:`WindowScan` says; every channel of a padded position reads as
+    ``pad_value`` (of ``ttype``).
 
     Ports: ``i: In(pixel_signature(ttype, channels))`` (one pixel per beat, raster order);
     ``o: Out(stream.Signature(window_layout(ttype, channels, kernel)))``, one window per output
@@ -98,10 +101,12 @@ class LineBuffer(WindowScan, wiring.Component):
     completes it. Tensors follow each other without gaps or reset.
     """
 
-    def __init__(self, ttype, channels, height, width, kernel, stride=1, padding=0):
+    def __init__(self, ttype, channels, height, width, kernel, stride=1, padding=0,
+                 pad_value=0):
         WindowScan.__init__(self, height, width, kernel, stride, padding)
         self.ttype = ttype
         self.channels = channels
+        self.pad_value = pad_value
         wiring.Component.__init__(self, {
             "i": In(pixel_signature(ttype, channels)),
             "o": Out(stream.Signature(window_layout(ttype, channels, kernel))),
@@ -111,6 +116,7 @@ class LineBuffer(WindowScan, wiring.Component):
         m = Module()
         k, s, p = self.kernel, self.stride, self.padding
         pix = pixel_layout(self.ttype, self.channels)
+        pad = Value.cast(pix.const([self.pad_value] * self.channels))
 
         row = Signal(range(self.last_row + 1), init=p)
         col = Signal(range(self.last_col + 1), init=p)
@@ -148,7 +154,7 @@ class LineBuffer(WindowScan, wiring.Component):
 
         # The new column entering the window: pixels of padded rows row-k+1 .. row.
         pixel = Signal(pix)
-        m.d.comb += pixel.eq(Mux(real, Value.cast(self.i.payload), 0))
+        m.d.comb += pixel.eq(Mux(real, Value.cast(self.i.payload), pad))
         column = [Signal(pix, name=f"column_{u}") for u in range(k)]
         m.d.comb += column[k - 1].eq(pixel)
         if k > 1:
@@ -170,7 +176,7 @@ class LineBuffer(WindowScan, wiring.Component):
                 # Padded row row-k+1+u lies in the top padding (or above the image) when it is
                 # below p; its memory word is stale data from the previous tensor.
                 above = row < p + k - 1 - u
-                m.d.comb += column[u].eq(Mux(above, 0, Value.cast(rd.data[u])))
+                m.d.comb += column[u].eq(Mux(above, pad, Value.cast(rd.data[u])))
             for u in range(k - 1):
                 m.d.comb += wr.data[u].eq(column[u + 1])
 
@@ -178,8 +184,8 @@ class LineBuffer(WindowScan, wiring.Component):
         with m.If(step):
             for u in range(k):
                 for v in range(k - 1):
-                    # The first step of a row clears the columns left of it: left padding.
-                    m.d.sync += window[u][v].eq(Mux(col == p, 0, Value.cast(window[u][v + 1])))
+                    # A row's first step sets the columns left of it to the pad value: left padding.
+                    m.d.sync += window[u][v].eq(Mux(col == p, pad, Value.cast(window[u][v + 1])))
                 m.d.sync += window[u][k - 1].eq(column[u])
         return m
 

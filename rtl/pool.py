@@ -15,29 +15,31 @@ __all__ = ["MaxPoolEngine", "GlobalAvgPoolEngine", "avg_pool_cycles"]
 
 
 class MaxPoolEngine(wiring.Component):
-    """A maxpool2d layer (docs/NETDESC.md#maxpool2d; kernel k, stride s, no padding) as a
+    """A maxpool2d layer (docs/NETDESC.md#maxpool2d; kernel k, stride s, padding p) as a
     stream engine, on ``in_shape`` ``[C, H, W]`` of ``ttype`` (the output's type too).
 
     Ports: ``i: In(pixel_signature(ttype, C))``, ``o: Out(pixel_signature(ttype, C))``, pixels
     in raster order, tensors back to back. A :class:`~rtl.line_buffer.LineBuffer` (submodule
-    ``line_buffer``, walking the image as :attr:`scan` says) supplies windows; a comparator
-    tree per channel reduces each into the output register in one cycle.
+    ``line_buffer``, walking the image as :attr:`scan` says) supplies windows padded with the
+    type's minimum, which gives the spec's −∞ padding since every window holds a real element.
+    A comparator tree per channel reduces each window into the output register in one cycle.
 
     Timing (:meth:`timing_model`: the line buffer's walk, then the output register): input
     flows while the previous window is being reduced; a completed window waits in the line
     buffer only while the output register is blocked. :attr:`cycles_per_output` = 1 (the line
-    buffer's steps between windows usually bound it instead).
+    buffer's steps between windows, stride gaps and padding columns among them, usually
+    bound it instead).
     """
 
     cycles_per_output = 1
 
-    def __init__(self, *, in_shape, ttype, kernel, stride):
+    def __init__(self, *, in_shape, ttype, kernel, stride, padding):
         channels, height, width = in_shape
         self.type = ttype
         self.channels = channels
         self.kernel = kernel
         # The walk the line buffer will take; the component is built in elaborate.
-        self.scan = WindowScan(height, width, kernel, stride, 0)
+        self.scan = WindowScan(height, width, kernel, stride, padding)
         super().__init__({
             "i": In(pixel_signature(ttype, channels)),
             "o": Out(pixel_signature(ttype, channels)),
@@ -51,7 +53,8 @@ class MaxPoolEngine(wiring.Component):
         m = Module()
         scan = self.scan
         m.submodules.line_buffer = lb = LineBuffer(self.type, self.channels, scan.height,
-                                                   scan.width, scan.kernel, scan.stride)
+                                                   scan.width, scan.kernel, scan.stride,
+                                                   scan.padding, pad_value=self.type.min)
         wiring.connect(m, wiring.flipped(self.i), lb.i)
         k = self.kernel
         m.d.comb += lb.o.ready.eq(~self.o.valid | self.o.ready)

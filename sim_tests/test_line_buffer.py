@@ -1,5 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""LineBuffer windows against numpy sliding windows over the zero-padded image."""
+"""LineBuffer windows against numpy sliding windows over the padded image (zeros, or a given
+pad value)."""
 
 import numpy as np
 import pytest
@@ -10,9 +11,9 @@ from rtl.line_buffer import LineBuffer
 from rtl.sim import simulate_component
 
 
-def reference_windows(x, k, s, p):
+def reference_windows(x, k, s, p, pad_value=0):
     """[k, k, C, Ho, Wo]: window[u][v][i] of every output position."""
-    xp = np.pad(x, ((0, 0), (p, p), (p, p)))
+    xp = np.pad(x, ((0, 0), (p, p), (p, p)), constant_values=pad_value)
     win = sliding_window_view(xp, (k, k), axis=(1, 2))[:, ::s, ::s]  # C Ho Wo k k
     return win.transpose(3, 4, 0, 1, 2)
 
@@ -51,6 +52,19 @@ def test_windows_match_reference(k, s, p, c, h, w, rng):
     got, _ = run_windows(lb, xs)
     for x, y in zip(xs, got):
         np.testing.assert_array_equal(y, reference_windows(x, k, s, p))
+
+
+@pytest.mark.parametrize("k, s, p, c, h, w", [case for case in CASES if case[2] > 0])
+def test_windows_padded_with_a_pad_value(k, s, p, c, h, w, rng):
+    """Every padded position (top, left, right, bottom, and rows above the image that hold the
+    previous tensor's data) reads as the pad value: here the type's minimum, as max pooling
+    pads, which a leak of zeros or of stale data would not equal."""
+    t = TensorType(4, True)
+    lb = LineBuffer(t, c, h, w, k, s, p, pad_value=t.min)
+    xs = [rng.integers(t.min + 1, t.max + 1, size=(c, h, w)) for _ in range(2)]
+    got, _ = run_windows(lb, xs)
+    for x, y in zip(xs, got):
+        np.testing.assert_array_equal(y, reference_windows(x, k, s, p, t.min))
 
 
 @pytest.mark.parametrize("k, s, p, c, h, w", [(3, 2, 1, 2, 5, 7), (3, 1, 1, 1, 4, 5)])

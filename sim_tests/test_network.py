@@ -44,7 +44,8 @@ def _check(net, count=2, seed=0, hw=None):
 @st.composite
 def networks(draw):
     """Random valid netdescs: channel counts 1-4, sizes 4-9, kernels 1/3, strides 1/2, short
-    and long skips (identity or 1x1 projection), plain convs, maxpool, a GAP + dense head."""
+    and long skips (identity or 1x1 projection), plain convs, maxpools (kernels 2/3, padding up
+    to half the kernel), a GAP + dense head."""
     channels = draw(st.integers(1, 3))
     size = draw(st.integers(4, 9)), draw(st.integers(4, 9))
     signed_in = draw(st.booleans())
@@ -61,8 +62,11 @@ def networks(draw):
             x = b.conv(f"c{n}", draw(st.integers(1, 4)), kernel=draw(st.sampled_from([1, 3])),
                        stride=stride, src=x)
         elif kind == "pool":
-            if min(h, w) >= 2:
-                x = b.maxpool(f"p{n}", src=x)
+            k = draw(st.sampled_from([2, 3]))
+            padding = draw(st.integers(0, k // 2))
+            if min(h, w) + 2 * padding >= k:
+                x = b.maxpool(f"p{n}", kernel=k, stride=draw(st.sampled_from([1, 2])),
+                              padding=padding, src=x)
         elif kind in ("short", "long"):
             y = b.conv(f"b{n}_c1", ch, src=x, relu=kind == "long", signed=kind == "short")
             if kind == "long":
@@ -120,6 +124,29 @@ def dead_end():
     return b.build(output="c2")
 
 
+def resnet18_stem():
+    """ResNet-18's stem (7x7 stride-2 conv, 3x3 stride-2 maxpool with padding 1) on signed
+    values, then a basic block and the head."""
+    b = NetBuilder("resnet18-stem", (3, 13, 11), signed=True, rng=1)
+    b.conv("conv1", 4, kernel=7, stride=2, padding=3, relu=False, signed=True)
+    x = b.maxpool("pool1", kernel=3, stride=2, padding=1)  # 7x6 -> 4x3
+    y = b.conv("b1_c1", 4, src=x)
+    y = b.conv("b1_c2", 4, src=y, relu=False, signed=True)
+    b.add("b1_add", y, x)
+    b.global_avg_pool("gap")
+    b.dense("fc", 3)
+    return b.build()
+
+
+def test_resnet18_stem_with_padded_maxpool():
+    net = resnet18_stem()
+    # Windows on the padding with negative maxima, which padding read as 0 would change.
+    x = _inputs(net, 2, np.random.default_rng(0))
+    pool = netdesc.run(net, x, all_outputs=True)["pool1"]
+    assert (pool[:, :, 0, :] < 0).any() and (pool[:, :, :, 0] < 0).any()
+    _check(net)
+
+
 def test_no_skips_strided_and_one_mac_per_layer():
     _check(plain_strided(), hw=HwConfig(parallelism={"c1": 1, "c2": 1}))
 
@@ -144,3 +171,25 @@ def test_simulate_layer_runs_one_engine():
     np.testing.assert_array_equal(r.outputs, runs["b1_add"])
     r = simulate_layer(net, "fc", runs["pool"][0])
     np.testing.assert_array_equal(r.outputs, runs["fc"][:1])
+
+
+def test_a_users_pytorch_resnet_from_training_to_rtl(tmp_path):
+    """The README's "bring your own ResNet": examples/my_resnet.py (a conv-BN-ReLU stem, a
+    padded max pool, a basic block, a downsampling one with a 1×1 projection, a global average
+    pool, a linear layer) trained on digits, its skips removed by distillation, both exported
+    with the bit-exact check, and both accelerators equal to the reference."""
+    from tailor.cli import main
+
+    model = f"{Path(__file__).parents[1] / 'examples' / 'my_resnet.py'}:make"
+    t, s = tmp_path / "t.pt", tmp_path / "s.pt"
+    assert main(["train", "--model", model, "--epochs", "1", "--limit-train", "512", "--out",
+                 str(t), "--quiet"]) == 0
+    assert main(["optimize", "--teacher", str(t), "--mode", "remove", "--every", "1",
+                 "--finetune", "0", "--out", str(s), "--quiet"]) == 0
+    for ckpt, adds in ((t, 2), (s, 0)):
+        out = tmp_path / f"{ckpt.stem}.json"
+        assert main(["export", str(ckpt), "--out", str(out)]) == 0  # fails unless bit-exact
+        net = netdesc.load(out)
+        assert sum(l.op == "add" for l in net.layers) == adds
+        assert net.layer("maxpool").padding == 1
+        _check(net)

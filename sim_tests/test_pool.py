@@ -1,8 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """MaxPoolEngine and GlobalAvgPoolEngine (built by rtl.engines.build_engine) against
-netdesc.run: signed and unsigned, extremes, odd sizes, strides, stalls, back-to-back tensors;
-their timing models (rtl.timing_model.edges) against the simulation's transfer edges, exact
-latencies and rates."""
+netdesc.run: signed and unsigned, extremes, odd sizes, strides, padding, stalls, back-to-back
+tensors; their timing models (rtl.timing_model.edges) against the simulation's transfer edges,
+exact latencies and rates."""
 
 import numpy as np
 import pytest
@@ -49,25 +49,47 @@ def inputs(net, rng, count=2):
     return [rng.integers(t.min, t.max + 1, size=net.input.shape) for _ in range(count)]
 
 
-@pytest.mark.parametrize("in_shape, ttype, kernel, stride", [
-    ((2, 4, 6), TensorType(4, True), 2, 2),
-    ((2, 5, 7), TensorType(4, False), 2, 2),   # odd sizes: the last row and column are dropped
-    ((1, 5, 5), TensorType(3, True), 3, 2),
-    ((2, 4, 5), TensorType(5, True), 3, 1),
-    ((1, 3, 3), TensorType(4, False), 1, 1),
-    ((1, 2, 3), TensorType(4, True), 2, 1),
+@pytest.mark.parametrize("in_shape, ttype, kernel, stride, padding", [
+    ((2, 4, 6), TensorType(4, True), 2, 2, 0),
+    ((2, 5, 7), TensorType(4, False), 2, 2, 0),   # odd sizes: the last row and column are dropped
+    ((1, 5, 5), TensorType(3, True), 3, 2, 0),
+    ((2, 4, 5), TensorType(5, True), 3, 1, 0),
+    ((1, 3, 3), TensorType(4, False), 1, 1, 0),
+    ((1, 2, 3), TensorType(4, True), 2, 1, 0),
+    ((2, 8, 6), TensorType(4, True), 3, 2, 1),    # the ResNet-18 stem's pool
+    ((2, 7, 5), TensorType(4, True), 3, 2, 1),    # odd sizes: every window edge meets padding
+    ((1, 5, 6), TensorType(3, True), 3, 1, 1),
+    ((2, 4, 5), TensorType(4, True), 2, 1, 1),    # even kernel: the output grows by one
+    ((1, 5, 7), TensorType(4, False), 2, 2, 1),   # unsigned: the minimum is 0
+    ((1, 4, 3), TensorType(4, True), 5, 1, 2),
+    ((1, 1, 1), TensorType(4, True), 3, 1, 1),    # one pixel: every window is that pixel
 ])
-def test_maxpool_matches_reference(in_shape, ttype, kernel, stride, rng):
-    net = pool_net(in_shape, ttype, "max", kernel=kernel, stride=stride)
+def test_maxpool_matches_reference(in_shape, ttype, kernel, stride, padding, rng):
+    net = pool_net(in_shape, ttype, "max", kernel=kernel, stride=stride, padding=padding)
     xs = inputs(net, rng) + [np.full(in_shape, ttype.min), np.full(in_shape, ttype.max)]
     engine, _, _ = check(net, xs)
     assert isinstance(engine, MaxPoolEngine)
+
+
+def test_maxpool_padding_reads_as_the_minimum(rng):
+    """On negative inputs the padded windows' maxima are negative: padding that read as 0
+    would win them. Back to back, so the previous tensor's data must not leak in either."""
+    ttype = TensorType(4, True)
+    net = pool_net((2, 5, 5), ttype, "max", kernel=3, stride=2, padding=1)
+    xs = [rng.integers(ttype.min, 0, size=(2, 5, 5)), np.full((2, 5, 5), ttype.max),
+          np.full((2, 5, 5), -1), np.full((2, 5, 5), ttype.min)]
+    _, run, _ = check(net, xs)
+    assert (run.outputs[0] < 0).all()
+    assert run.outputs[2].tolist() == [[[-1] * 3] * 3] * 2
 
 
 def test_maxpool_with_stalls(rng, random_gaps):
     net = pool_net((2, 4, 6), TensorType(4, True), "max")
     check(net, inputs(net, rng), in_gaps=random_gaps(2, 24), out_gaps=random_gaps(2, 6))
     check(net, inputs(net, rng), in_gaps=random_gaps(2, 24, max_gap=6))  # a slow producer
+    net = pool_net((2, 5, 6), TensorType(4, True), "max", kernel=3, stride=2, padding=1)
+    check(net, inputs(net, rng), in_gaps=random_gaps(2, 30), out_gaps=random_gaps(2, 9))
+    check(net, inputs(net, rng), in_gaps=random_gaps(2, 30, max_gap=6))
 
 
 def test_maxpool_latency_and_rate(rng):

@@ -61,24 +61,22 @@ def _models(cfg, data, out, stage, progress):
     ``{variant: (model, accuracy or None)}``."""
     import torch
 
-    from nn import DistillConfig, TrainConfig, build_model, model_spec, tailor_optimize
+    from nn import DistillConfig, TrainConfig, make_model, tailor_optimize
     from nn.train import evaluate, train_teacher
 
     torch.set_num_threads(1)  # two cores: leave one for the simulator and Yosys
     if cfg.data is None:
         stage(f"building the untrained {cfg.model} variants (no data set: accuracy not measured)")
         torch.manual_seed(cfg.seed)
-        c, h, w = cfg.input_shape
-        spec = model_spec(cfg.model, (c, h, w), 8, 8)
         models = {}
         for v in VARIANTS:
-            model = build_model(spec)
+            model = make_model(cfg.model, cfg.input_shape, 8, 8)
             for block in model.blocks:
                 if v == "removed":
                     block.remove_skips()
-                elif v == "shortened":
+                elif v == "shortened" and block.can_shorten:
                     block.shorten()
-            _calibrate(model, (c, h, w), cfg.seed)
+            _calibrate(model, cfg.input_shape, cfg.seed)
             models[v] = (model, None)
         return models
 

@@ -1,6 +1,6 @@
 """``tailor demo`` and ``tailor study``: the Tailor study from PyTorch to bitstream."""
 
-from common.argtypes import integer, output_dir, positive
+from common.argtypes import image_shape, integer, output_dir, positive
 from common.errors import TailorError
 
 BOARDS = ("icebreaker", "ulx3s-85f")
@@ -20,7 +20,11 @@ def register(sub):
                        description="Like demo, for --model at CIFAR-10 shape. Without --data the "
                                    "hardware half runs on the untrained networks and accuracy is "
                                    "reported as not measured.")
-    p.add_argument("--model", default="resnet8", choices=("resnet8", "resnet20", "digits-small"))
+    p.add_argument("--model", default="resnet8", metavar="MODEL",
+                   help="resnet8 (default), resnet20, digits-small, or your own network as "
+                        "FILE.py:FUNC or package.module:FUNC")
+    p.add_argument("--input-shape", type=image_shape, default=(3, 32, 32), metavar="C,H,W",
+                   help="the input of the untrained networks without --data (default 3,32,32)")
     p.add_argument("--data", metavar="NAME:PATH",
                    help="a local data set copy, e.g. cifar10:/data/cifar-10-batches-py")
     p.add_argument("--out", default="report-study", metavar="DIR", type=output_dir)
@@ -58,7 +62,7 @@ def cmd_demo(args):
 def cmd_study(args):
     from .study import StudyConfig, run_study
 
-    cfg = StudyConfig(model=args.model, data=None, input_shape=(3, 32, 32), board=args.board)
+    cfg = StudyConfig(model=args.model, data=None, input_shape=args.input_shape, board=args.board)
     if args.data:
         name, sep, path = args.data.partition(":")
         if not sep or name not in ("cifar10", "mnist") or not path:

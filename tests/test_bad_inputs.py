@@ -330,6 +330,7 @@ def test_bad_input_array(tiny, tmp_path, capsys, case, rule, command):
 
 @pytest.mark.parametrize("mutate, rule", [
     (lambda o: o["layers"][3].update(stride=3), "layer 'p1': 'stride' must be 1..2 (got 3)"),
+    (lambda o: o["layers"][3].update(padding=2), "layer 'p1': 'padding' must be 0..1 (got 2)"),
     (lambda o: o["layers"][1].update(name="my conv"),
      "layer '#1': 'name' must be a name of letters, digits and '_'"),
     (lambda o: o.update(name="tiny\nmodule evil; endmodule"),

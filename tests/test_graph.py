@@ -1,6 +1,7 @@
 """Graph queries: readers, skip connections with their spans, MAC and parameter counts."""
 
 import numpy as np
+import pytest
 
 import netdesc
 from netdesc.builder import NetBuilder, resnet8_shaped, small_resnet
@@ -62,3 +63,25 @@ def test_accumulator_range_is_reached_by_extreme_inputs():
     x_lo = np.where(w > 0, t.min, t.max)
     assert netdesc.run(net, x_hi).item() == hi
     assert netdesc.run(net, x_lo).item() == lo
+
+
+@pytest.mark.parametrize("bias", [[5, -7], [-(1 << 63), (1 << 63) - 1]])
+def test_accumulator_range_is_exact_on_both_sides_of_int64(bias):
+    """numpy's int64 sums where they cannot overflow (small bias), Python integers where they
+    could (a bias at int64's ends): both give the exact extremes."""
+    rng = np.random.default_rng(4)
+    weights = rng.integers(-(1 << 15), 1 << 15, size=(2, 64, 3, 3))
+    weights[0, 0, 0, 0] = -(1 << 15)
+    net = netdesc.parse({
+        "format": "netdesc", "version": 1, "name": "wide",
+        "input": {"name": "input", "shape": [64, 3, 3], "bits": 32, "signed": True},
+        "layers": [{"name": "c", "op": "conv2d", "input": "input", "out_channels": 2, "kernel": 3,
+                    "stride": 1, "padding": 0, "weights": weights.tolist(), "weight_bits": 16,
+                    "bias": bias, "shift": 0, "relu": False, "bits": 32, "signed": True}],
+        "output": "c"}, source="<wide>")
+    lo_x, hi_x = -(1 << 31), (1 << 31) - 1
+    sums = [(b + sum(int(v) * (lo_x if v > 0 else hi_x) for v in row),
+             b + sum(int(v) * (hi_x if v > 0 else lo_x) for v in row))
+            for row, b in zip(weights.reshape(2, -1), bias)]
+    assert netdesc.accumulator_range(net, net.layer("c")) == (min(s[0] for s in sums),
+                                                              max(s[1] for s in sums))

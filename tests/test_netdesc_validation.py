@@ -108,7 +108,11 @@ CASES = {
     "add shifts_in length": (set_key("a1", "shifts_in", [0]), "a1", "'shifts_in' must be two integers"),
     "maxpool type differs": (set_key("p1", "bits", 7), "p1", "bits/signed (u7) must equal those of input 'a1' (u8)"),
     "maxpool relu key": (set_key("p1", "relu", False), "p1", "unknown key 'relu' in a maxpool2d layer"),
-    "maxpool kernel too big": (set_key("p1", "kernel", 5), "p1", "kernel 5 is larger than the input 4x4"),
+    "maxpool kernel too big": (set_key("p1", "kernel", 5), "p1", "kernel 5 is larger than the padded input 4x4"),
+    "maxpool padding 1": (set_key("p1", "padding", 1), None, None),  # valid: 1 = kernel // 2
+    "maxpool padding over half the kernel": (set_key("p1", "padding", 2), "p1", "'padding' must be 0..1 (got 2)"),
+    "maxpool padding negative": (set_key("p1", "padding", -1), "p1", "'padding' must be 0..1 (got -1)"),
+    "maxpool padding not int": (set_key("p1", "padding", 1.0), "p1", "'padding' must be an integer"),
     "maxpool stride 0": (set_key("p1", "stride", 0), "p1", "'stride' must be 1..2 (got 0)"),
     "maxpool stride 3": (set_key("p1", "stride", 3), "p1", "'stride' must be 1..2 (got 3)"),
     "gap multiplier zero": (set_key("g1", "multiplier", 0), "g1", "'multiplier' must be 1..4294967296"),
@@ -148,6 +152,19 @@ def test_kernel_larger_than_padded_input(write_net):
            "output": "c"}
     with pytest.raises(NetdescError, match="layer 'c': kernel 3 is larger than the padded input 2x2"):
         netdesc.load(write_net(obj))
+    obj["layers"] = [{"name": "p", "op": "maxpool2d", "input": "x", "kernel": 5, "stride": 1,
+                      "padding": 1, "bits": 8, "signed": False}]
+    obj["output"] = "p"
+    with pytest.raises(NetdescError, match="layer 'p': kernel 5 is larger than the padded input 4x4"):
+        netdesc.load(write_net(obj))
+
+
+def test_maxpool_padding_defaults_to_zero_and_is_written(tiny_obj, write_net):
+    """A netdesc from before maxpool2d had padding loads; saving it writes the key."""
+    assert "padding" not in layer(tiny_obj, "p1")
+    net = netdesc.load(write_net(tiny_obj))
+    assert net.layer("p1").padding == 0
+    assert layer(netdesc.to_json_obj(net), "p1")["padding"] == 0
 
 
 def test_add_inputs_of_different_shape(tiny_obj, write_net):

@@ -1,6 +1,8 @@
 """Export is bit-exact: for every model family and skip layout, the PyTorch integer model equals
 the netdesc reference, and the float64 fake-quantized model equals both."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,16 +11,20 @@ import netdesc
 from netdesc.builder import NetBuilder, resnet8_shaped
 from nn.export import export_netdesc, to_netdesc
 from nn.intmodel import IntegerNet
-from nn.models import build_model, model_spec
+from nn.models import make_model
 from common.errors import TailorError
 
 torch.set_num_threads(1)
 
-FAMILIES = {  # arch, input shape (odd sizes and a non-power-of-two pool for ResNet-8), bits, frac
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+FAMILIES = {  # model, input shape (odd sizes and a non-power-of-two pool for ResNet-8), bits,
+    # frac, weight bits, act bits; the users' networks are captured (nn.capture)
     "digits-small": ("digits-small", (1, 8, 8), 5, 4, 8, 8),
     "digits-small-w3a4": ("digits-small", (1, 8, 8), 5, 4, 3, 4),
     "resnet8": ("resnet8", (3, 9, 9), 8, 8, 8, 8),
     "resnet20": ("resnet20", (3, 8, 8), 8, 8, 8, 8),
+    "my-resnet": (f"{EXAMPLES / 'my_resnet.py'}:make", (1, 8, 8), 5, 4, 8, 8),
+    "torchvision-resnet18": (f"{EXAMPLES / 'resnet18.py'}:make", (3, 16, 16), 8, 8, 8, 8),
 }
 LONG, OFF = {"form": "long", "on": [True]}, {"form": "long", "on": [False]}
 SHORT = {"form": "short", "on": [True, True]}
@@ -34,7 +40,7 @@ LAYOUTS = {
 def calibrated_model(family, layout, seed=0):
     arch, shape, bits, frac, wbits, abits = FAMILIES[family]
     torch.manual_seed(seed)
-    model = build_model(model_spec(arch, shape, bits, frac, weight_bits=wbits, act_bits=abits))
+    model = make_model(arch, shape, bits, frac, weight_bits=wbits, act_bits=abits)
     model.set_skip_state(LAYOUTS[layout](len(model.blocks)))
     model.train()
     with torch.no_grad():  # batch norm and activation ranges see data, as after training
@@ -107,18 +113,24 @@ def test_saved_netdesc_round_trips(tmp_path):
 
 
 def test_integer_net_matches_reference_on_builder_networks():
-    """The integer model on networks it did not export: random weights, saturation at both
-    ends, maxpool, stride 2, 1×1 convs."""
+    """The integer model on networks it did not export, layer by layer: random weights,
+    saturation at both ends, maxpools (padded ones on signed values, where torch's −inf
+    padding and the reference's minimum must agree), stride 2, 1×1 convs."""
     b = NetBuilder("mixed-ops", (2, 9, 9), bits=8, signed=True, rng=5)
     b.conv("c1", 6, signed=True, relu=False)
-    b.maxpool("mp", kernel=3, stride=2)
+    b.maxpool("mp", kernel=3, stride=2, padding=1)  # the ResNet-18 stem's: 9x9 -> 5x5
+    b.maxpool("mp2", kernel=2, stride=1, padding=1)  # 6x6
+    b.maxpool("mp3", kernel=3, stride=2)  # 2x2
     b.conv("c2", 4, kernel=1, padding=0, stride=2, weight_bits=4)
     b.global_avg_pool("gap")
     b.dense("fc", 5)
     for net in (b.build(), resnet8_shaped(rng=1, input_shape=(3, 11, 11))):
         t = net.input.type
         x = np.random.default_rng(0).integers(t.min, t.max + 1, (6, *net.input.shape))
-        assert np.array_equal(IntegerNet(net)(x).numpy(), netdesc.run(net, x))
+        x[0] = t.min  # every value, padding's stand-in included, at the type's minimum
+        integer = IntegerNet(net)(x, all_outputs=True)
+        for name, value in netdesc.run(net, x, all_outputs=True).items():
+            assert np.array_equal(integer[name].numpy(), value), name
 
 
 def test_integer_net_refuses_inexact_accumulators():

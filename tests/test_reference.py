@@ -113,6 +113,19 @@ def test_maxpool_global_avg_pool_and_dense():
     assert out["d"].tolist() == [1 + 6 - 30, -18 - 15]
 
 
+def test_maxpool_padding_never_wins():
+    """Padding is −∞: on negative inputs (where zero padding would win) and on inputs at the
+    type's minimum the maxima are the inputs' own."""
+    pool = {"op": "maxpool2d", "input": "x", "kernel": 3, "stride": 2, "padding": 1, "bits": 8,
+            "signed": True}
+    net = one_layer((1, 3, 3), 8, True, pool)
+    x = -np.arange(1, 10).reshape(1, 3, 3)  # windows: rows/cols 0..1, 1..2 of the real image
+    assert netdesc.run(net, x).tolist() == [[[-1, -2], [-4, -5]]]
+    assert netdesc.run(net, np.full((1, 3, 3), -128)).tolist() == [[[-128] * 2] * 2]
+    net = one_layer((1, 1, 2), 8, True, pool | {"kernel": 2, "stride": 1})  # 1x2 -> 2x3
+    assert netdesc.run(net, np.array([[[-7, -3]]])).tolist() == [[[-7, -3, -3], [-7, -3, -3]]]
+
+
 def test_dense_flattens_feature_map_in_chw_order():
     obj = {"format": "netdesc", "version": 1, "name": "flat",
            "input": {"name": "x", "shape": [2, 1, 2], "bits": 8, "signed": False},
@@ -182,9 +195,12 @@ def direct(net, x):
             out = [[[req((a[i][r][c] << la) + (b[i][r][c] << lb), l)
                      for c in range(len(a[0][0]))] for r in range(len(a[0]))] for i in range(len(a))]
         elif l.op == "maxpool2d":
-            k, s = l.kernel, l.stride
+            k, s, p = l.kernel, l.stride, l.padding
+            _, h, w = net.shape_of(l.inputs[0])
             _, ho, wo = l.shape
-            out = [[[max(ch[r * s + u][c * s + v] for u in range(k) for v in range(k))
+            # padding is −∞: the maximum over the window's in-range rows and columns
+            out = [[[max(ch[rr][cc] for rr in range(max(0, r * s - p), min(h, r * s - p + k))
+                         for cc in range(max(0, c * s - p), min(w, c * s - p + k)))
                      for c in range(wo)] for r in range(ho)] for ch in a]
         elif l.op == "global_avg_pool":
             out = [req(l.multiplier * sum(sum(row) for row in ch), l) for ch in a]
@@ -240,11 +256,13 @@ def networks(draw):
             shapes[name] = shapes[a]
         elif op == "maxpool2d":
             ci, hi, wi = shapes[src]
-            k = draw(st.integers(1, min(hi, wi, 3)))
+            pad = draw(st.integers(0, 1))
+            k = draw(st.integers(max(1, 2 * pad), min(3, min(hi, wi) + 2 * pad)))  # pad <= k // 2
+            stride = draw(st.integers(1, 2))
             bits, signed = types[src]
-            layers.append(common | {"input": src, "kernel": k, "stride": draw(st.integers(1, 2)),
+            layers.append(common | {"input": src, "kernel": k, "stride": stride, "padding": pad,
                                     "bits": bits, "signed": signed})
-            shapes[name] = (ci, (hi - k) // layers[-1]["stride"] + 1, (wi - k) // layers[-1]["stride"] + 1)
+            shapes[name] = (ci, (hi + 2 * pad - k) // stride + 1, (wi + 2 * pad - k) // stride + 1)
         elif op == "global_avg_pool":
             layers.append(common | {"input": src, "multiplier": draw(st.integers(1, 5)), "shift": shift})
             shapes[name] = (shapes[src][0],)

@@ -2,6 +2,7 @@
 simulation against the PyTorch integer model, real Yosys synthesis, report folder."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +10,7 @@ from tailor.cli import main
 from tailor.study import StudyConfig, run_study
 
 
-def _check_common(out, study):
+def _check_common(out, study, blocks=3):
     assert (out / "report.md").read_text().startswith("# ")
     for png in ("resources.png", "bram_per_layer.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
@@ -17,7 +18,7 @@ def _check_common(out, study):
     assert [v["name"] for v in study["variants"]] == ["baseline", "removed", "shortened"]
     assert all(v["bit_exact"] and v["sim_images"] == 2 for v in study["variants"])
     # The skip layouts the three variants must have, from their exported netdescs.
-    assert base["add_layers"] == 3 and removed["add_layers"] == 0 and shortened["add_layers"] == 6
+    assert (base["add_layers"], removed["add_layers"], shortened["add_layers"]) == (blocks, 0, 2 * blocks)
     assert removed["skip_fifo_bits"] == {"minimal": 0, "full_map": 0}
     for v in (base, shortened):
         assert 0 < v["skip_fifo_bits"]["minimal"] < v["skip_fifo_bits"]["full_map"]
@@ -40,10 +41,13 @@ def test_reduced_digits_study(tmp_path):
 
 
 def test_hardware_only_study_without_data(tmp_path):
-    cfg = StudyConfig(data=None, input_shape=(1, 8, 8), sim_images=2, targets=("ecp5",), board=None)
+    """On a user's network (captured from examples/my_resnet.py, two residuals)."""
+    model = f"{Path(__file__).parents[1] / 'examples' / 'my_resnet.py'}:make"
+    cfg = StudyConfig(model=model, data=None, input_shape=(1, 8, 8), sim_images=2,
+                      targets=("ecp5",), board=None)
     run_study(cfg, tmp_path / "rep", progress=False)
     study = json.loads((tmp_path / "rep" / "study.json").read_text())
-    _check_common(tmp_path / "rep", study)
+    _check_common(tmp_path / "rep", study, blocks=2)
     assert all(v["accuracy"] is None for v in study["variants"])
     assert "n/m" in (tmp_path / "rep" / "report.md").read_text()
 

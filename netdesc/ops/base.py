@@ -111,9 +111,17 @@ class Weighted(SingleInput):
         """The extremes over the output channels of ``b + Σ w·x`` for x in the input's type:
         from the actual weights, each weight meeting the input's extreme of its sign."""
         xtype = net.type_of(layer.inputs[0])
-        w = [[int(v) for v in row]
-             for row in layer.weights.reshape(layer.weights.shape[0], -1).tolist()]
-        b = [0] * len(w) if layer.bias is None else [int(v) for v in layer.bias.tolist()]
+        w = layer.weights.reshape(layer.weights.shape[0], -1)
+        b = np.zeros(len(w), dtype=np.int64) if layer.bias is None else layer.bias
+        bound = (int(np.abs(w).max(initial=0)) * max(-xtype.min, xtype.max) * w.shape[1]
+                 + max(-int(b.min(initial=0)), int(b.max(initial=0))))  # np.abs wraps at -2^63
+        if bound < 1 << 62:  # int64 holds every partial sum, so numpy's sums are exact
+            w, b = w.astype(np.int64), b.astype(np.int64)
+            lo = b + np.where(w > 0, w * xtype.min, w * xtype.max).sum(1)
+            hi = b + np.where(w > 0, w * xtype.max, w * xtype.min).sum(1)
+            return int(lo.min()), int(hi.max())
+        w = [[int(v) for v in row] for row in w.tolist()]
+        b = [int(v) for v in b.tolist()]
         lo = min(bo + sum(v * (xtype.min if v > 0 else xtype.max) for v in row)
                  for row, bo in zip(w, b))
         hi = max(bo + sum(v * (xtype.max if v > 0 else xtype.min) for v in row)
