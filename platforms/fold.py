@@ -56,18 +56,23 @@ DEFAULT_MARGIN = 0.1
 @dataclass(frozen=True)
 class Device:
     """A device's budget: ``limits`` maps a category (``LC`` on iCE40, else ``LUT``; ``FF``,
-    ``BRAM`` in the target's block units, ``DSP``) to what it has."""
+    ``BRAM`` in the target's block units, ``DSP``) to what it has. ``registered_macs``: its
+    configs register MAC operands and products (:class:`rtl.mac.MacBuild`), where flip-flops
+    are plentiful and a fast clock is worth them; not on the iCE40, whose logic cells are the
+    budget and whose boards clock at 12 MHz."""
 
     name: str
     target: str
     limits: dict
+    registered_macs: bool = False
 
 
 DEVICES = {
     "ice40": Device("iCE40UP5K", "ice40", {"LC": 5280, "BRAM": 30, "DSP": 8}),
-    "ecp5": Device("LFE5U-85F", "ecp5", {"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156}),
+    "ecp5": Device("LFE5U-85F", "ecp5", {"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156},
+                   registered_macs=True),
     "xilinx": Device("XC7Z010 (Zybo Z7-10)", "xilinx",
-                     {"LUT": 17600, "FF": 35200, "BRAM": 120, "DSP": 80}),
+                     {"LUT": 17600, "FF": 35200, "BRAM": 120, "DSP": 80}, registered_macs=True),
 }
 BOARD_DEVICES = {"icebreaker": "ice40", "ulx3s-85f": "ecp5"}
 
@@ -81,7 +86,7 @@ def device_for(target=None, board=None, limits=None):
         if unknown:
             raise TailorError(f"--limit {unknown[0]}: {device.name} is budgeted in "
                               f"{', '.join(device.limits)}")
-        device = Device(device.name, device.target, dict(device.limits, **limits))
+        device = replace(device, limits=dict(device.limits, **limits))
     return device
 
 
@@ -150,6 +155,12 @@ def candidates(net):
         if target >= slowest:
             return out
         target = math.ceil(target * LADDER_STEP)
+
+
+def for_device(net, hw, device):
+    """``hw`` built for ``device``: its DSP budget (:func:`with_dsp_budget`) and its MAC
+    registers (:attr:`Device.registered_macs`)."""
+    return replace(with_dsp_budget(net, hw, device), registered_macs=device.registered_macs)
 
 
 def with_dsp_budget(net, hw, device):
@@ -238,7 +249,7 @@ def fold(net, device, synth, cycles=None, margin=DEFAULT_MARGIN, say=None):
     """Choose a hardware config of ``net`` for ``device``: the fastest candidate that fits
     within ``margin`` by the model and by a synthesis, or with ``cycles`` the smallest that
     meets it by the timing model; MAC arrays beyond the device's DSP blocks are built from
-    logic (:func:`with_dsp_budget`). ``synth(hw)`` builds and synthesizes a config and returns
+    logic and MAC registers follow the device (:func:`for_device`). ``synth(hw)`` builds and synthesizes a config and returns
     ``(Yosys report, steady-state cycles by the timing model)``; ``say(text)`` reports
     progress.
 
@@ -251,7 +262,7 @@ def fold(net, device, synth, cycles=None, margin=DEFAULT_MARGIN, say=None):
         raise TailorError(f"'{net.name}' cannot run in {cycles:,} cycles per inference: it "
                           f"needs {pixels:,} at any parallelism (one beat per cycle through its "
                           f"largest tensor, H*W + C cycles through a global average pool)")
-    ladder = [with_dsp_budget(net, hw, device) for hw in candidates(net)]
+    ladder = [for_device(net, hw, device) for hw in candidates(net)]
     slowest, fastest = ladder[-1], ladder[0]
     tried = []
 
@@ -302,7 +313,7 @@ def _meet_cycles(net, device, cycles, pixels, check, tried):
     they do."""
     target = cycles
     for _ in range(4):
-        hw = with_dsp_budget(net, HwConfig.balanced(net, target), device)
+        hw = for_device(net, HwConfig.balanced(net, target), device)
         report, used, steady = check(hw, f"{cycles_bound(net, hw):,} cycles per inference "
                                          f"(model)")
         if steady <= cycles:

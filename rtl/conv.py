@@ -5,14 +5,14 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .line_buffer import LineBuffer, LineBufferModel, WindowScan
-from .mac import MatVecPipeline, PipelineModel
+from .mac import MacBuild, MatVecPipeline, PipelineModel
 from .streams import pixel_signature
 
 __all__ = ["ConvEngine", "window_pipeline"]
 
 
 def window_pipeline(*, in_type, weights, weight_bits, bias, acc_range, shift, relu, out_type,
-                    schedule, logic_multipliers):
+                    schedule, mac):
     """The :class:`~rtl.mac.MatVecPipeline` of a conv engine: ``weights`` ``[O, C, k, k]`` in
     the operand order of a window, ``(u * k + v) * C + i`` (as the line buffer's window and
     the window memory's reads have it). ``ValueError`` if ``schedule`` does not cover
@@ -25,7 +25,7 @@ def window_pipeline(*, in_type, weights, weight_bits, bias, acc_range, shift, re
     matrix = weights.transpose(0, 2, 3, 1).reshape(out_channels, operands)
     return MatVecPipeline(operand_type=in_type, matrices=matrix[None], weight_bits=weight_bits,
                           bias=bias, schedule=schedule, acc_range=acc_range, shift=shift,
-                          out_type=out_type, relu=relu, logic_multipliers=logic_multipliers)
+                          out_type=out_type, relu=relu, mac=mac)
 
 
 class ConvEngine(wiring.Component):
@@ -36,7 +36,7 @@ class ConvEngine(wiring.Component):
     ``padding``; the accumulator range ``acc_range`` (:func:`netdesc.accumulator_range`); the
     output stage ``shift``, ``relu``, ``out_type``; ``schedule``, the MAC grid
     (:meth:`~rtl.mac.MacSchedule.choose` for ``O`` outputs of ``C * k * k`` operands);
-    ``logic_multipliers``: its multipliers built from adders, not DSP blocks.
+    ``mac``: how its MAC array is built (:class:`~rtl.mac.MacBuild`).
     ``ValueError`` for a geometry the engine cannot build.
 
     Ports: ``i: In(pixel_signature(in_type, C))``, the input feature map one pixel per beat in
@@ -59,7 +59,7 @@ class ConvEngine(wiring.Component):
     """
 
     def __init__(self, *, in_shape, in_type, weights, weight_bits, bias, stride, padding,
-                 acc_range, shift, relu, out_type, schedule, logic_multipliers=False):
+                 acc_range, shift, relu, out_type, schedule, mac=MacBuild()):
         in_channels, height, width = in_shape
         self.in_type = in_type
         self.in_channels = in_channels
@@ -70,7 +70,7 @@ class ConvEngine(wiring.Component):
         self.pipeline = window_pipeline(
             in_type=in_type, weights=weights, weight_bits=weight_bits, bias=bias,
             acc_range=acc_range, shift=shift, relu=relu, out_type=out_type, schedule=schedule,
-            logic_multipliers=logic_multipliers)
+            mac=mac)
         self.cycles_per_output = self.schedule.cycles
         super().__init__({
             "i": In(pixel_signature(in_type, in_channels)),
@@ -80,7 +80,8 @@ class ConvEngine(wiring.Component):
     def timing_model(self, model, inputs, outputs):
         windows = model.stream(f"{outputs[0].name}.windows")
         model.add(LineBufferModel(self.scan, inputs[0], windows),
-                  PipelineModel(windows, outputs[0], self.schedule.cycles, 1))
+                  PipelineModel(windows, outputs[0], self.schedule.cycles, 1,
+                                self.pipeline.mac.pipeline_latency))
 
     def elaborate(self, platform):
         m = Module()

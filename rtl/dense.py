@@ -4,7 +4,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .mac import MatVecPipeline, PipelineModel
+from .mac import MacBuild, MatVecPipeline, PipelineModel
 from .streams import beat_shape, pixel_signature
 
 __all__ = ["DenseEngine"]
@@ -17,8 +17,8 @@ class DenseEngine(wiring.Component):
     ``weights`` ``[out_features, C*H*W]`` (signed ``weight_bits``), ``bias`` or None; the
     accumulator range ``acc_range``; the output stage ``shift``, ``relu``, ``out_type``;
     ``schedule``, the MAC grid (:meth:`~rtl.mac.MacSchedule.choose` for ``out_features``
-    outputs of ``C`` operands, one beat's channels); ``logic_multipliers``: its multipliers
-    built from adders, not DSP blocks.
+    outputs of ``C`` operands, one beat's channels); ``mac``: how its MAC array is built
+    (:class:`~rtl.mac.MacBuild`).
 
     Input: a ``[C, H, W]`` feature map arrives as ``H*W`` beats of ``C`` channels (raster
     order; netdesc flattens in C, H, W order, so beat ``b`` channel ``c`` meets weight column
@@ -36,7 +36,7 @@ class DenseEngine(wiring.Component):
     """
 
     def __init__(self, *, in_shape, in_type, weights, weight_bits, bias, acc_range, shift, relu,
-                 out_type, schedule, logic_multipliers=False):
+                 out_type, schedule, mac=MacBuild()):
         self.beats, channels = beat_shape(in_shape)
         self.in_type = in_type
         self.in_channels = channels
@@ -51,7 +51,7 @@ class DenseEngine(wiring.Component):
                                        weight_bits=weight_bits, bias=bias,
                                        schedule=schedule, acc_range=acc_range,
                                        shift=shift, out_type=out_type, relu=relu,
-                                       logic_multipliers=logic_multipliers)
+                                       mac=mac)
         self.cycles_per_output = self.beats * self.schedule.cycles
         super().__init__({
             "i": In(pixel_signature(in_type, channels)),
@@ -59,7 +59,8 @@ class DenseEngine(wiring.Component):
         })
 
     def timing_model(self, model, inputs, outputs):
-        model.add(PipelineModel(inputs[0], outputs[0], self.schedule.cycles, self.beats))
+        model.add(PipelineModel(inputs[0], outputs[0], self.schedule.cycles, self.beats,
+                                self.pipeline.mac.pipeline_latency))
 
     def elaborate(self, platform):
         m = Module()

@@ -14,7 +14,7 @@ from .conv import ConvEngine
 from .dense import DenseEngine
 from .folded_conv import FoldedConvEngine
 from .hwconfig import HwConfig
-from .mac import MacSchedule
+from .mac import MacBuild, MacSchedule
 from .pool import GlobalAvgPoolEngine, MaxPoolEngine
 from .window_memory import RowRing
 
@@ -44,45 +44,45 @@ def mac_schedule(net, layer, parallelism):
     return MacSchedule.choose(layer.shape[0], operands, parallelism)
 
 
-def conv2d_parameters(net, layer, parallelism, logic_multipliers=False):
+def conv2d_parameters(net, layer, parallelism, mac=MacBuild()):
     """The parameters both conv engines take, for ``layer`` of ``net`` at ``parallelism``."""
     return dict(in_shape=net.shape_of(layer.inputs[0]), in_type=net.type_of(layer.inputs[0]),
                 weights=layer.weights, weight_bits=layer.weight_bits, bias=layer.bias,
                 stride=layer.stride, padding=layer.padding,
                 acc_range=accumulator_range(net, layer),
                 schedule=mac_schedule(net, layer, parallelism),
-                logic_multipliers=logic_multipliers, **_output_stage(layer))
+                mac=mac, **_output_stage(layer))
 
 
-def _conv2d(net, layer, parallelism, logic_multipliers):
-    p = conv2d_parameters(net, layer, parallelism, logic_multipliers)
+def _conv2d(net, layer, parallelism, mac):
+    p = conv2d_parameters(net, layer, parallelism, mac)
     fold = folds(p["in_shape"], layer.kernel, layer.stride, layer.padding, p["schedule"])
     return (FoldedConvEngine if fold else ConvEngine)(**p)
 
 
-def _dense(net, layer, parallelism, logic_multipliers):
+def _dense(net, layer, parallelism, mac):
     return DenseEngine(in_shape=net.shape_of(layer.inputs[0]),
                        in_type=net.type_of(layer.inputs[0]), weights=layer.weights,
                        weight_bits=layer.weight_bits, bias=layer.bias,
                        acc_range=accumulator_range(net, layer),
                        schedule=mac_schedule(net, layer, parallelism),
-                       logic_multipliers=logic_multipliers, **_output_stage(layer))
+                       mac=mac, **_output_stage(layer))
 
 
-def _maxpool2d(net, layer, parallelism, logic_multipliers):
+def _maxpool2d(net, layer, parallelism, mac):
     return MaxPoolEngine(in_shape=net.shape_of(layer.inputs[0]),
                          ttype=net.type_of(layer.inputs[0]), kernel=layer.kernel,
                          stride=layer.stride, padding=layer.padding)
 
 
-def _global_avg_pool(net, layer, parallelism, logic_multipliers):
+def _global_avg_pool(net, layer, parallelism, mac):
     return GlobalAvgPoolEngine(in_shape=net.shape_of(layer.inputs[0]),
                                in_type=net.type_of(layer.inputs[0]),
                                multiplier=layer.multiplier,
                                acc_range=accumulator_range(net, layer), **_output_stage(layer))
 
 
-def _add(net, layer, parallelism, logic_multipliers):
+def _add(net, layer, parallelism, mac):
     return AddEngine(channels=layer.shape[0], in_types=[net.type_of(n) for n in layer.inputs],
                      shifts_in=layer.shifts_in, acc_range=accumulator_range(net, layer),
                      **_output_stage(layer))
@@ -98,13 +98,13 @@ ENGINES = {
 }
 
 
-def build_engine(net, layer, parallelism=None, logic_multipliers=False):
+def build_engine(net, layer, parallelism=None, mac=MacBuild()):
     """The stream engine computing ``layer`` of ``net``, with ``parallelism`` MACs per cycle
-    where the op has MACs (default: :meth:`rtl.hwconfig.HwConfig.default`'s), its multipliers
-    built from adders with ``logic_multipliers``."""
+    where the op has MACs (default: :meth:`rtl.hwconfig.HwConfig.default`'s), its MAC array
+    built as ``mac`` says."""
     if parallelism is None and layer.has_weights:
         parallelism = HwConfig.default(net).parallelism[layer.name]
     try:
-        return ENGINES[layer.op][1](net, layer, parallelism, logic_multipliers)
+        return ENGINES[layer.op][1](net, layer, parallelism, mac)
     except ValueError as e:
         raise NetdescError(net.source, str(e), layer.name) from None

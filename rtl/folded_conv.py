@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .conv import window_pipeline
-from .mac import PipelineModel
+from .mac import MacBuild, PipelineModel
 from .streams import pixel_signature
 from .window_memory import RowRing, WindowFetch, WindowMemory, WindowMemoryModel
 
@@ -30,7 +30,7 @@ class FoldedConvEngine(wiring.Component):
     """
 
     def __init__(self, *, in_shape, in_type, weights, weight_bits, bias, stride, padding,
-                 acc_range, shift, relu, out_type, schedule, logic_multipliers=False):
+                 acc_range, shift, relu, out_type, schedule, mac=MacBuild()):
         in_channels, height, width = in_shape
         self.in_type = in_type
         self.in_channels = in_channels
@@ -38,7 +38,7 @@ class FoldedConvEngine(wiring.Component):
         self.pipeline = window_pipeline(
             in_type=in_type, weights=weights, weight_bits=weight_bits, bias=bias,
             acc_range=acc_range, shift=shift, relu=relu, out_type=out_type, schedule=schedule,
-            logic_multipliers=logic_multipliers)
+            mac=mac)
         if schedule.lanes_in != 1:
             raise ValueError(f"a folded conv reads one operand per cycle; this schedule "
                              f"takes {schedule.lanes_in}")
@@ -54,7 +54,8 @@ class FoldedConvEngine(wiring.Component):
     def timing_model(self, model, inputs, outputs):
         windows = model.stream(f"{outputs[0].name}.windows")
         model.add(WindowMemoryModel(self.ring, inputs[0], windows),
-                  PipelineModel(windows, outputs[0], self.schedule.cycles, 1))
+                  PipelineModel(windows, outputs[0], self.schedule.cycles, 1,
+                                self.pipeline.mac.pipeline_latency))
 
     def elaborate(self, platform):
         m = Module()

@@ -7,7 +7,8 @@ A JSON file, separate from the netdesc::
      "fifo_depths": {"b1_add": 40},               # skip FIFO depth in beats, per add layer
      "rate_fifo_depths": {"b2_conv1.i": 30},      # rate FIFO depth before an engine's input
      "memory_style": "auto",                      # FIFO storage: auto | block | registers
-     "logic_multipliers": ["fc"]}                 # MAC arrays built from adders, not DSPs
+     "logic_multipliers": ["fc"],                 # MAC arrays built from adders, not DSPs
+     "registered_macs": true}                     # MAC operands and products registered
 
 Every key is optional. A layer missing from ``parallelism`` gets the default below; FIFOs
 missing from ``fifo_depths`` / ``rate_fifo_depths`` get the depth of the FIFO-depth analysis
@@ -24,7 +25,7 @@ one and no MAC array is larger than the bottleneck needs.
 """
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from netdesc import macs, skips
 from netdesc.errors import NetdescError
@@ -32,6 +33,7 @@ from netdesc.ops import op_of
 from common.errors import shown
 from common.io import read_json, write_text
 
+from .mac import MacBuild
 from .skip_fifo import STYLES
 
 FORMAT = "tailor-hw"
@@ -41,7 +43,7 @@ DEFAULT_CAP = 16
 # 32x32 feature maps, and its memory is built (and simulated) whole.
 MAX_FIFO_DEPTH = 1 << 18
 KEYS = ("format", "version", "parallelism", "fifo_depths", "rate_fifo_depths", "memory_style",
-        "logic_multipliers")
+        "logic_multipliers", "registered_macs")
 
 
 def rate_fifo_key(layer, port):
@@ -62,7 +64,8 @@ def _pixels(shape):
 @dataclass
 class HwConfig:
     """Per-layer MAC parallelism, skip and rate FIFO depths (missing: from the analysis), FIFO
-    memory style, the layers whose multipliers are built from logic.
+    memory style, the layers whose multipliers are built from logic, whether the MAC arrays
+    register their operands and products (:class:`rtl.mac.MacBuild`; for a fast clock).
 
     Build one with :meth:`default` or :func:`load_hw`; :meth:`resolved` fills every layer.
     """
@@ -73,6 +76,7 @@ class HwConfig:
     source: str = "<hw config>"
     rate_fifo_depths: dict = field(default_factory=dict)
     logic_multipliers: list = field(default_factory=list)
+    registered_macs: bool = False
 
     @classmethod
     def default(cls, net, cap=DEFAULT_CAP):
@@ -98,8 +102,14 @@ class HwConfig:
         self.validate(net)
         par = dict(HwConfig.default(net).parallelism)
         par.update(self.parallelism)
-        return HwConfig(par, dict(self.fifo_depths), self.memory_style, self.source,
-                        dict(self.rate_fifo_depths), list(self.logic_multipliers))
+        return replace(self, parallelism=par, fifo_depths=dict(self.fifo_depths),
+                       rate_fifo_depths=dict(self.rate_fifo_depths),
+                       logic_multipliers=list(self.logic_multipliers))
+
+    def mac_build(self, layer):
+        """How the MAC array of ``layer`` (a name) is built."""
+        return MacBuild(logic_multipliers=layer in self.logic_multipliers,
+                        registered=self.registered_macs)
 
     def validate(self, net):
         """Raise :class:`NetdescError` (naming this config's source and the layer) if a key
@@ -148,7 +158,8 @@ class HwConfig:
         return {"format": FORMAT, "version": VERSION, "parallelism": dict(self.parallelism),
                 "fifo_depths": dict(self.fifo_depths),
                 "rate_fifo_depths": dict(self.rate_fifo_depths), "memory_style": self.memory_style,
-                "logic_multipliers": list(self.logic_multipliers)}
+                "logic_multipliers": list(self.logic_multipliers),
+                "registered_macs": self.registered_macs}
 
 
 def _is_int(v):
@@ -178,9 +189,12 @@ def parse_hw(obj, net, source="<hw config>"):
     logic = obj.get("logic_multipliers", [])
     if not isinstance(logic, list) or not all(isinstance(n, str) for n in logic):
         raise NetdescError(source, "'logic_multipliers' must be a list of layer names")
+    registered = obj.get("registered_macs", False)
+    if not isinstance(registered, bool):
+        raise NetdescError(source, f"'registered_macs' must be true or false, not {shown(registered)}")
     hw = HwConfig(dict(obj.get("parallelism", {})), dict(obj.get("fifo_depths", {})),
                   obj.get("memory_style", "auto"), str(source),
-                  dict(obj.get("rate_fifo_depths", {})), list(logic))
+                  dict(obj.get("rate_fifo_depths", {})), list(logic), registered)
     hw.validate(net)
     return hw
 

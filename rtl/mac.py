@@ -33,13 +33,36 @@ from .requantize import Requantizer
 from .streams import pack
 from .timing_model import Block
 
-__all__ = ["MacSchedule", "MacArray", "MatVecPipeline", "VectorFetch", "PipelineModel",
-           "PIPELINE_LATENCY"]
+__all__ = ["MacSchedule", "MacBuild", "MacArray", "MatVecPipeline", "VectorFetch",
+           "PipelineModel"]
 
 # Edges from an operand vector's acceptance to its output beat's transfer, minus the cycles the
-# vector spends in the MAC array: issue (operand select + ROM read), accumulate, requantize.
-PIPELINE_LATENCY = 3
+# vector spends in the MAC array and the MAC array's own registers (:attr:`MacBuild.latency`):
+# issue (operand select + ROM read), accumulate, requantize.
+PIPELINE_STAGES = 3
 
+
+@dataclass(frozen=True)
+class MacBuild:
+    """How a layer's MAC array is built. ``logic_multipliers``: products from adders, which
+    synthesis keeps out of DSP blocks (a device's DSPs can then go to other layers).
+    ``registered``: the operands and weights, then the products, are registered, so that
+    neither the weight ROM's output nor a multiplier lies on the path into the adder tree; a
+    higher Fmax for two stages of latency and their flip-flops (on ECP5 a DP16KD's output
+    takes 5.8 ns to appear, a MULT18X18D 3.9 ns more)."""
+
+    logic_multipliers: bool = False
+    registered: bool = False
+
+    @property
+    def latency(self):
+        """The MAC array's registered stages: operands and weights; products."""
+        return 2 * self.registered
+
+    @property
+    def pipeline_latency(self):
+        """Edges from an operand vector's last MAC cycle to its output beat's transfer."""
+        return PIPELINE_STAGES + self.latency
 
 @dataclass(frozen=True)
 class MacSchedule:
@@ -102,49 +125,66 @@ class MacSchedule:
 
 
 class MacArray(wiring.Component):
-    """``lanes_out`` x ``lanes_in`` multipliers with ``groups`` banks of ``lanes_out``
-    accumulators.
+    """``lanes_out`` x ``lanes_in`` multipliers and ``lanes_out`` accumulators, one bank per
+    output group when ``banks`` (a dense layer accumulating over several operand vectors), else
+    one.
 
-    Combinationally ``sum[a] = (bias[a] if first else acc[group][a]) + Σ_j w[a*lanes_in+j]*x[j]``;
-    on a clock edge with ``en`` the sums are stored into ``acc[group]``. Widths: ``x`` elements
-    of ``operand_shape``, weights ``signed(weight_bits)``, accumulators ``signed(acc_width)``.
-    With ``logic_multipliers`` each product is a sum of shifted weights, which synthesis keeps
-    out of DSP blocks (a device's DSPs can then go to other layers).
+    A word (operands ``x``, weights ``w``, ``first``, output ``group``, ``en``) is taken at a
+    clock edge with ``run``; ``build.latency`` such edges later (0: in the same cycle; see
+    :class:`MacBuild`), ``sum[a] = (bias[group][a] if first else acc[a]) +
+    Σ_j w[a*lanes_in+j]*x[j]``, and at the next edge with ``run`` and ``en`` the sums are
+    stored into the accumulators (of ``group`` with ``banks``). Widths: ``x`` elements of
+    ``operand_shape``, weights ``signed(weight_bits)``, accumulators ``signed(acc_width)``.
+    ``bias``: ``[groups, lanes_out]`` integers.
     """
 
-    def __init__(self, *, lanes_out, lanes_in, operand_shape, weight_bits, acc_width, groups=1,
-                 logic_multipliers=False):
-        self.lanes_out, self.lanes_in, self.groups = lanes_out, lanes_in, groups
+    def __init__(self, *, lanes_out, lanes_in, operand_shape, weight_bits, acc_width, bias,
+                 banks=False, build=MacBuild()):
+        self.lanes_out, self.lanes_in = lanes_out, lanes_in
+        self.bias = np.asarray(bias, dtype=np.int64).reshape(-1, lanes_out)
+        self.groups = len(self.bias)
+        self.banks = banks
         self.acc_width = acc_width
-        self.logic_multipliers = logic_multipliers
-        acc = data.ArrayLayout(signed(acc_width), lanes_out)
+        self.build = build
         super().__init__({
             "x": In(data.ArrayLayout(operand_shape, lanes_in)),
             "w": In(data.ArrayLayout(signed(weight_bits), lanes_out * lanes_in)),
-            "bias": In(acc),
             "first": In(1),
-            "group": In(range(groups)),
+            "group": In(range(self.groups)),
             "en": In(1),
-            "sum": Out(acc),
+            "run": In(1),
+            "sum": Out(data.ArrayLayout(signed(acc_width), lanes_out)),
         })
 
     def elaborate(self, platform):
         m = Module()
+        stage = int(self.build.registered)  # registers of each of the two stages
+        x = delayed(m, self.x, stage, self.run, "x")
+        w = delayed(m, self.w, stage, self.run, "w")
+        first, group, en = (delayed(m, port, self.build.latency, self.run, name)
+                            for port, name in ((self.first, "first"), (self.group, "group"),
+                                               (self.en, "en")))
+        acc_type = TensorType(self.acc_width, True)
+        bias_words = [Const(pack(row, acc_type), self.lanes_out * self.acc_width)
+                      for row in self.bias.tolist()]
+        bias = data.View(data.ArrayLayout(signed(self.acc_width), self.lanes_out),
+                         Array(bias_words)[group] if self.groups > 1 else bias_words[0])
         for a in range(self.lanes_out):
-            banks = [Signal(signed(self.acc_width), name=f"acc_{g}_{a}") for g in range(self.groups)]
-            current = Array(banks)[self.group] if self.groups > 1 else banks[0]
-            terms = [Mux(self.first, self.bias[a], current)]
-            terms += [self._product(self.w[a * self.lanes_in + j], self.x[j])
-                      for j in range(self.lanes_in)]
-            m.d.comb += self.sum[a].eq(_adder_tree(terms))
+            products = []
+            for j in range(self.lanes_in):
+                product = self._product(w[a * self.lanes_in + j], x[j])
+                products.append(delayed(m, product, stage, self.run, f"product_{a}_{j}"))
+            banks = [Signal(signed(self.acc_width), name=f"acc_{g}_{a}")
+                     for g in range(self.groups if self.banks else 1)]
+            current = Array(banks)[group] if len(banks) > 1 else banks[0]
+            m.d.comb += self.sum[a].eq(_adder_tree([Mux(first, bias[a], current)] + products))
             for g, acc in enumerate(banks):
-                with m.If(self.en & (self.group == g)):
+                with m.If(self.run & en & ((group == g) if len(banks) > 1 else 1)):
                     m.d.sync += acc.eq(self.sum[a])
         return m
 
-
     def _product(self, w, x):
-        if not self.logic_multipliers:
+        if not self.build.logic_multipliers:
             return w * x
         # Shift and add, so that synthesis sees no multiplication to put into a DSP block:
         # x = sum of its bits b times 2**b, the sign bit of a signed x weighing -2**(n-1).
@@ -154,6 +194,17 @@ class MacArray(wiring.Component):
         if x.shape().signed:
             parts[-1] = -parts[-1]
         return _adder_tree(parts)
+
+
+def delayed(m, value, stages, run, name):
+    """``value`` through ``stages`` registers that load on ``run`` (a pipeline's stall-all
+    enable)."""
+    for k in range(stages):
+        reg = Signal(value.shape(), name=f"{name}_d{k + 1}")
+        with m.If(run):
+            m.d.sync += reg.eq(value)
+        value = reg
+    return value
 
 
 def _adder_tree(terms):
@@ -168,7 +219,7 @@ class MatVecPipeline:
     """Elaborates the shared arithmetic of an engine into the engine's own module, as the
     submodules ``mac`` (:class:`MacArray`), ``weights`` (ROM) and ``requantize``.
 
-    ``logic_multipliers``: multipliers built from adders (no DSP blocks).
+    ``mac``: how the MAC array is built (:class:`MacBuild`).
     ``operands``: a stream of K-element vectors (``operand_type`` elements); ``beats`` vectors
     make one output beat (B > 1 for a dense layer reading a feature map); ``matrices[b]`` is the
     ``[O, K]`` weight matrix of vector ``b`` (signed ``weight_bits``), ``bias`` the ``[O]``
@@ -178,14 +229,14 @@ class MatVecPipeline:
     Timing (:class:`PipelineModel`), with the output never blocked: a vector is accepted when
     the array is idle or in the last cycle of the previous vector, so vectors are taken every
     ``schedule.cycles`` cycles; the output beat of the vector accepted at edge ``e`` (the last
-    of its ``beats``) is transferable at edge ``e + schedule.cycles + PIPELINE_LATENCY``. While
+    of its ``beats``) is transferable at edge ``e + schedule.cycles + mac.pipeline_latency``. While
     ``out`` holds an untaken beat the whole pipeline (and operand acceptance) pauses.
     """
 
     def __init__(self, *, operand_type, matrices, weight_bits, bias, schedule, acc_range, shift,
-                 out_type, relu, logic_multipliers=False):
+                 out_type, relu, mac=MacBuild()):
         self.operand_type = operand_type
-        self.logic_multipliers = logic_multipliers
+        self.mac = mac
         self.matrices = matrices
         self.weight_bits, self.bias = weight_bits, bias
         self.schedule = schedule
@@ -206,10 +257,13 @@ class MatVecPipeline:
         m.submodules.weights = rom = Memory(
             shape=unsigned(po * pk * self.weight_bits), depth=words,
             init=sch.rom_words(self.matrices, self.weight_bits))
+        bias = np.zeros(groups * po, dtype=np.int64)
+        if self.bias is not None:
+            bias[:sch.outputs] = self.bias
         m.submodules.mac = mac = MacArray(
             lanes_out=po, lanes_in=pk, operand_shape=operand_shape,
-            weight_bits=self.weight_bits, acc_width=self.acc_width,
-            groups=groups if beats > 1 else 1, logic_multipliers=self.logic_multipliers)
+            weight_bits=self.weight_bits, acc_width=self.acc_width, bias=bias.reshape(groups, po),
+            banks=beats > 1, build=self.mac)
         m.submodules.requantize = rq = Requantizer(
             self.acc_width, self.shift, self.out_type, self.relu, lanes=po)
 
@@ -261,29 +315,22 @@ class MatVecPipeline:
             with m.Else():
                 m.d.sync += busy.eq(operands.valid)
 
-        # Accumulate stage.
-        bias = np.zeros(groups * po, dtype=np.int64)
-        if self.bias is not None:
-            bias[:sch.outputs] = self.bias
-        acc_type = TensorType(self.acc_width, True)
-        bias_words = Array(Const(pack(bias[g * po:(g + 1) * po], acc_type), po * self.acc_width)
-                           for g in range(groups))
+        # Accumulate stages (in the MAC array), then the sums of a vector's last word.
         m.d.comb += [
             mac.x.eq(selected),
             Value.cast(mac.w).eq(rd.data),
-            Value.cast(mac.bias).eq(bias_words[issued_group] if groups > 1 else bias_words[0]),
             mac.first.eq(issued_first),
-            mac.en.eq(run & issued),
+            mac.group.eq(issued_group),
+            mac.en.eq(issued),
+            mac.run.eq(run),
         ]
-        if beats > 1:
-            m.d.comb += mac.group.eq(issued_group)
-
+        last = delayed(m, issued & issued_last, self.mac.latency, run, "last")
+        last_group = delayed(m, issued_group, self.mac.latency, run, "last_group")
         done = Signal()
         done_group = Signal(range(groups))
         final = Signal(data.ArrayLayout(signed(self.acc_width), po))
         with m.If(run):
-            m.d.sync += [done.eq(issued & issued_last), done_group.eq(issued_group)]
-            m.d.sync += final.eq(mac.sum)
+            m.d.sync += [done.eq(last), done_group.eq(last_group), final.eq(mac.sum)]
 
         # Requantize stage: each group goes straight into its lanes of the output register
         # (the previous beat has left it: the stage only runs when the output is free or being
@@ -323,16 +370,17 @@ class VectorFetch:
 
 class PipelineModel(Block):
     """The timing of a :class:`MatVecPipeline`: operand vectors take ``cycles`` cycles each in
-    the MAC array; the output beat of every ``beats``-th vector follows after ``PIPELINE_LATENCY``
-    stages (issued, done, output register); everything pauses while the output waits."""
+    the MAC array; the output beat of every ``beats``-th vector follows after ``latency`` stages
+    (issued, the MAC array's, done, output register: :attr:`MacBuild.pipeline_latency`);
+    everything pauses while the output waits."""
 
-    def __init__(self, i, o, cycles, beats):
+    def __init__(self, i, o, cycles, beats, latency):
         self.i, self.o, self.cycles, self.beats = i, o, cycles, beats
         self.busy = False
         self.word = 0      # word (cycle) of the current vector being issued
         self.beat = 0      # vector index within the output beat
-        self.issued_final = False
-        self.done_final = False
+        # per stage from issue to done: whether it holds a vector's last word of an output beat
+        self.finals = [False] * (latency - 1)
         self.full = False  # output register
 
     def _run(self):
@@ -348,11 +396,11 @@ class PipelineModel(Block):
         run = self._run()
         if not run:
             return
-        self.full = self.done_final or (self.full and not self.o.ready)
-        self.done_final = self.issued_final
+        self.full = self.finals[-1] or (self.full and not self.o.ready)
+        issued_final = False
         if self.busy:
             last = self.word == self.cycles - 1
-            self.issued_final = last and self.beat == self.beats - 1
+            issued_final = last and self.beat == self.beats - 1
             if last:
                 self.word = 0
                 self.beat = (self.beat + 1) % self.beats
@@ -360,13 +408,13 @@ class PipelineModel(Block):
             else:
                 self.word += 1
         else:
-            self.issued_final = False
             self.busy = self.i.valid
+        self.finals = [issued_final] + self.finals[:-1]
 
     def countdown(self):
         if not self._run():
             return None
-        if self.issued_final or self.done_final or (self.full and self.o.ready):
+        if any(self.finals) or (self.full and self.o.ready):
             return 1
         if self.busy:  # the word counter runs on; the last word ends the vector
             return max(1, self.cycles - 1 - self.word)

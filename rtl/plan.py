@@ -164,7 +164,7 @@ def engine_plan(net, hw):
     needed = ancestors(net, net.output)
     layers = [layer for layer in net.layers if layer.name in needed]
     engines = {layer.name: build_engine(net, layer, hw.parallelism.get(layer.name),
-                                        layer.name in hw.logic_multipliers)
+                                        hw.mac_build(layer.name))
                for layer in layers}
     readers = {net.input.name: []}
     readers.update({layer.name: [] for layer in layers})

@@ -87,13 +87,15 @@ class GlobalAvgPoolEngine(wiring.Component):
     Ports: ``i: In(pixel_signature(in_type, C))``, H*W beats per tensor in raster order;
     ``o: Out(pixel_signature(out_type, C))``, one beat per tensor (the ``[C]`` output).
     Per-channel running sums (exactly as wide as the input range times H*W needs) take one beat
-    per cycle; after the last beat one channel per cycle is scaled and requantized (one
-    multiplier, submodule ``requantize`` of one lane) into the output register, and input
-    waits meanwhile.
+    per cycle; after the last beat one channel per cycle is scaled (one multiplier) into a
+    register, and input waits meanwhile; the cycle after, it is requantized (submodule
+    ``requantize``, one lane) into its lane of the output register. The register keeps the
+    channel multiplexer and the multiplier off the requantizer's path; the last channel's
+    requantization overlaps the next tensor's first beat.
 
     Timing (:meth:`timing_model`, :class:`SumModel`): :attr:`cycles_per_output` = H*W + C;
-    the output beat is valid C cycles after the last input beat, once the previous one has
-    been taken.
+    the output beat is valid C + 1 cycles after the last input beat, once the previous one
+    has been taken.
     """
 
     def __init__(self, *, in_shape, in_type, multiplier, acc_range, shift, relu, out_type):
@@ -132,30 +134,40 @@ class GlobalAvgPoolEngine(wiring.Component):
                 m.d.sync += sums[c].eq(sums[c] + self.i.payload[c])
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        m.d.comb += rq.i[0].eq(Array(sums)[ch] * self.multiplier)
-        # The output register is free, or its beat is taken at this edge.
+        scaled = Signal(signed(self.acc_width))
+        scaled_ch = Signal(range(self.channels))
+        scaled_valid = Signal()
+        m.d.sync += scaled_valid.eq(0)
+        # Scale a channel while the output register is free, or its beat is taken at this
+        # edge: it then stays free until this tensor's last lane fills it.
         with m.If(busy & (~self.o.valid | self.o.ready)):
-            for c in range(self.channels):
-                with m.If(ch == c):
-                    m.d.sync += self.o.payload[c].eq(rq.o[0])
+            m.d.sync += [scaled.eq(Array(sums)[ch] * self.multiplier), scaled_ch.eq(ch),
+                         scaled_valid.eq(1)]
             with m.If(ch == self.channels - 1):
-                m.d.sync += [ch.eq(0), busy.eq(0), self.o.valid.eq(1),
-                             Value.cast(sums).eq(0)]
+                m.d.sync += [ch.eq(0), busy.eq(0), Value.cast(sums).eq(0)]
             with m.Else():
                 m.d.sync += ch.eq(ch + 1)
+        m.d.comb += rq.i[0].eq(scaled)
+        with m.If(scaled_valid):
+            for c in range(self.channels):
+                with m.If(scaled_ch == c):
+                    m.d.sync += self.o.payload[c].eq(rq.o[0])
+            with m.If(scaled_ch == self.channels - 1):
+                m.d.sync += self.o.valid.eq(1)
         return m
 
 
 class SumModel(Block):
     """The timing of a :class:`GlobalAvgPoolEngine`: takes ``beats`` beats, then scales its
     ``channels`` sums one per cycle while the output register is free or being emptied (input
-    waits), the last filling it."""
+    waits); the cycle after the last, its requantized lane fills the output register."""
 
     def __init__(self, i, o, beats, channels):
         self.i, self.o, self.beats, self.channels = i, o, beats, channels
         self.count = 0
         self.busy = False
         self.ch = 0
+        self.last_scaled = False  # the last channel is being requantized
         self.full = False
 
     def forward(self):
@@ -168,10 +180,11 @@ class SumModel(Block):
         return self.busy and (not self.full or self.o.ready)
 
     def update(self):
-        full = self.full and not self.o.ready
+        full = (self.full and not self.o.ready) or self.last_scaled
+        self.last_scaled = False
         if self._scaling():
             if self.ch == self.channels - 1:
-                self.busy, self.ch, full = False, 0, True
+                self.busy, self.ch, self.last_scaled = False, 0, True
             else:
                 self.ch += 1
         elif self.i.fire:
@@ -181,6 +194,8 @@ class SumModel(Block):
 
     def countdown(self):
         # Scaling moves no beat until its last channel fills the output register.
+        if self.last_scaled:
+            return 1
         return max(1, self.channels - 1 - self.ch) if self._scaling() else None
 
     def advance(self, n):

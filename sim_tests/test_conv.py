@@ -18,7 +18,7 @@ from netdesc.errors import NetdescError
 from rtl.conv import ConvEngine
 from rtl.engines import build_engine, conv2d_parameters, folds
 from rtl.folded_conv import FoldedConvEngine
-from rtl.mac import PIPELINE_LATENCY, MacSchedule
+from rtl.mac import MacBuild, MacSchedule
 from rtl.sim import simulate_component
 from rtl.streams import beat_shape
 from rtl.timing_model import edges
@@ -38,15 +38,16 @@ def conv_net(in_shape, out_channels, k, s, p, *, in_type=TensorType(4, True), we
     return netdesc.parse(obj, source="<conv test>")
 
 
-def check(net, parallelism, xs, engine=None, **gaps):
+def check(net, parallelism, xs, engine=None, mac=MacBuild(), **gaps):
     """Simulate, compare every output with netdesc.run and the stamps with the timing model.
-    ``engine``: the engine class (default: build_engine's choice). Returns the engine, the
-    simulation and the model's ``(accepted, produced)`` edges."""
+    ``engine``: the engine class (default: build_engine's choice); ``mac``: how its MAC array
+    is built. Returns the engine, the simulation and the model's ``(accepted, produced)``
+    edges."""
     layer = net.layer("c")
     if engine is None:
-        engine = build_engine(net, layer, parallelism)
+        engine = build_engine(net, layer, parallelism, mac)
     else:
-        engine = engine(**conv2d_parameters(net, layer, parallelism))
+        engine = engine(**conv2d_parameters(net, layer, parallelism, mac))
     run = simulate_component(engine, xs, engine.in_type, layer.shape, layer.type,
                              backend="pysim", **gaps)
     for x, y in zip(xs, run.outputs):
@@ -139,12 +140,13 @@ def test_negative_rounding():
     assert run.outputs[0][1].ravel().tolist() == [int(np.floor((-v + 1) / 2)) for v in range(-6, 6)]
 
 
+@pytest.mark.parametrize("registered", [False, True])
 @pytest.mark.parametrize("engine", [ConvEngine, FoldedConvEngine])
-def test_stalls_on_both_sides(engine, rng, random_gaps):
+def test_stalls_on_both_sides(engine, registered, rng, random_gaps):
     net = conv_net((2, 5, 7), 2, 3, 2, 1, rng=3)
     outs = beat_shape(net.layer("c").shape)[0]
-    check(net, 2, random_inputs(net, rng), engine, in_gaps=random_gaps(2, 35),
-          out_gaps=random_gaps(2, outs))
+    check(net, 2, random_inputs(net, rng), engine, MacBuild(registered=registered),
+          in_gaps=random_gaps(2, 35), out_gaps=random_gaps(2, outs))
 
 
 @pytest.mark.parametrize("engine", [ConvEngine, FoldedConvEngine])
@@ -162,21 +164,25 @@ def test_random_layers(c, h, w, o, k, s, data):
     net = conv_net((c, h, w), o, k, s, p, rng=data.draw(st.integers(0, 99)),
                    in_type=TensorType(data.draw(st.integers(2, 5)), data.draw(st.booleans())))
     xs = random_inputs(net, np.random.default_rng(data.draw(st.integers(0, 99))))
-    check(net, par, xs, ConvEngine)
+    mac = MacBuild(registered=data.draw(st.booleans()))
+    check(net, par, xs, ConvEngine, mac)
     if one_operand_per_cycle(o, c, k, par):
-        check(net, par, xs, FoldedConvEngine)
+        check(net, par, xs, FoldedConvEngine, mac)
 
 
-def test_latency_of_an_idle_engine(rng):
+@pytest.mark.parametrize("registered", [False, True])
+def test_latency_of_an_idle_engine(registered, rng):
     """Each beat offered only long after the engine went idle: output j comes exactly
-    ``cycles_per_output + 4`` edges (window register, the MAC cycles, accumulate, requantize
-    into the output register) plus its padding steps after the input beat completing its window, or
+    ``cycles_per_output + 1 + pipeline_latency`` edges (window register, the MAC cycles, the
+    pipeline's stages) plus its padding steps after the input beat completing its window, or
     ``cycles_per_output`` after output j-1 when one beat completes several windows."""
     net = conv_net((1, 4, 5), 2, 3, 2, 1, rng=5)
     idle = 3 * 18 + 20  # 18 MAC cycles per window: the engine is long idle
     engine, _, (accepted, produced) = check(net, 1, random_inputs(net, rng, 1), ConvEngine,
+                                            MacBuild(registered=registered),
                                             in_gaps=[[idle] * 20])
-    latency = engine.cycles_per_output + 4
+    assert engine.pipeline.mac.pipeline_latency == (5 if registered else 3)
+    latency = engine.cycles_per_output + 1 + engine.pipeline.mac.pipeline_latency
     # Per output (2 x 3): the input beats up to its window's last pixel (rows 0-1 or 0-3,
     # columns up to 1, 3, 4) and the padding steps after that beat completing the window
     # (right-padding windows complete one step after their last beat, interior ones at it).
@@ -227,8 +233,9 @@ def test_rejects_bad_parallelism(par, message):
 
 
 @pytest.mark.parametrize("engine, par", [(ConvEngine, 6), (FoldedConvEngine, 2)])
-@pytest.mark.parametrize("in_type", [TensorType(5, True), TensorType(5, False)])
-def test_logic_multipliers(engine, par, in_type, rng):
+@pytest.mark.parametrize("in_type, registered", [(TensorType(5, True), False),
+                                                 (TensorType(5, False), True)])
+def test_logic_multipliers(engine, par, in_type, registered, rng):
     """MAC arrays built from adders (no DSP blocks): the extremes of signed and unsigned
     operands against the extremes of the weights, and random data."""
     c, o, k = 2, 2, 3
@@ -239,7 +246,8 @@ def test_logic_multipliers(engine, par, in_type, rng):
     t = net.input.type
     xs = [np.full(net.input.shape, t.min), np.full(net.input.shape, t.max)]
     xs += random_inputs(net, rng)
-    params = conv2d_parameters(net, net.layer("c"), par, logic_multipliers=True)
+    params = conv2d_parameters(net, net.layer("c"), par,
+                               MacBuild(logic_multipliers=True, registered=registered))
     run = simulate_component(engine(**params), xs, in_type, net.layer("c").shape,
                              net.layer("c").type, backend="pysim")
     for x, y in zip(xs, run.outputs):
@@ -249,7 +257,7 @@ def test_logic_multipliers(engine, par, in_type, rng):
 def test_folded_latency_of_an_idle_engine(rng):
     """Each beat offered long after the engine went idle: a window is handed to the MAC
     pipeline in the cycle after the beat of its last real pixel, and its output follows
-    ``cycles_per_output + PIPELINE_LATENCY`` edges later, or ``cycles_per_output`` after the
+    ``cycles_per_output + pipeline_latency`` edges later, or ``cycles_per_output`` after the
     previous output when one beat completes several windows."""
     net = conv_net((2, 4, 5), 2, 3, 2, 1, rng=5)
     idle = 3 * 36 + 20  # 36 MAC cycles per window: the engine is long idle
@@ -259,7 +267,8 @@ def test_folded_latency_of_an_idle_engine(rng):
     for j, (r, c) in enumerate((r, c) for r in range(ring.out_height)
                                for c in range(ring.out_width)):
         last_pixel = (r * 2 - 1 + ring.needed_row(r)) * 5 + ring.needed_col(c)
-        ready = accepted[last_pixel] + 1 + engine.cycles_per_output + PIPELINE_LATENCY
+        ready = (accepted[last_pixel] + 1 + engine.cycles_per_output
+                 + engine.pipeline.mac.pipeline_latency)
         if j:
             ready = max(ready, produced[j - 1] + engine.cycles_per_output)
         assert produced[j] == ready

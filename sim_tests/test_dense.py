@@ -15,6 +15,7 @@ from netdesc import TensorType
 from netdesc.builder import NetBuilder
 from netdesc.errors import NetdescError
 from rtl.engines import build_engine
+from rtl.mac import MacBuild
 from rtl.sim import simulate_component
 from rtl.streams import beat_shape
 from rtl.timing_model import edges
@@ -31,12 +32,12 @@ def dense_net(in_shape, out_features, *, in_type=TensorType(4, True), weight_bit
     return b.build()
 
 
-def check(net, parallelism, xs, **gaps):
+def check(net, parallelism, xs, mac=MacBuild(), **gaps):
     """Simulate the dense layer on ``xs`` (the network inputs); compare with netdesc.run and
     the stamps with the timing model. Returns the engine, the simulation and the model's
     ``(accepted, produced)`` edges."""
     layer = net.layer("d")
-    engine = build_engine(net, layer, parallelism)
+    engine = build_engine(net, layer, parallelism, mac)
     ref = [netdesc.run(net, x, all_outputs=True) for x in xs]
     ins = [r[layer.inputs[0]] for r in ref]
     run = simulate_component(engine, ins, engine.in_type, layer.shape, layer.type,
@@ -87,10 +88,12 @@ def test_saturation_and_extremes(rng):
     assert both.max() == out.max and both.min() == out.min
 
 
-def test_stalls_and_slow_producer(rng, random_gaps):
+@pytest.mark.parametrize("registered", [False, True])
+def test_stalls_and_slow_producer(registered, rng, random_gaps):
     net = dense_net((2, 3, 3), 4, rng=4)
-    check(net, 2, inputs(net, rng), in_gaps=random_gaps(2, 9), out_gaps=random_gaps(2, 1))
-    check(net, 2, inputs(net, rng), in_gaps=random_gaps(2, 9, max_gap=10))
+    mac = MacBuild(registered=registered)
+    check(net, 2, inputs(net, rng), mac, in_gaps=random_gaps(2, 9), out_gaps=random_gaps(2, 1))
+    check(net, 2, inputs(net, rng), mac, in_gaps=random_gaps(2, 9, max_gap=10))
 
 
 @settings(max_examples=8, deadline=None)
@@ -100,23 +103,28 @@ def test_random_layers(c, h, w, o, data):
     par = data.draw(st.integers(1, o * c))
     net = dense_net((c, h, w), o, rng=data.draw(st.integers(0, 99)),
                     in_type=TensorType(data.draw(st.integers(2, 5)), data.draw(st.booleans())))
-    check(net, par, inputs(net, np.random.default_rng(data.draw(st.integers(0, 99)))))
+    check(net, par, inputs(net, np.random.default_rng(data.draw(st.integers(0, 99)))),
+          MacBuild(registered=data.draw(st.booleans())))
 
 
-def test_rate_and_latency(rng):
+@pytest.mark.parametrize("registered", [False, True])
+def test_rate_and_latency(registered, rng):
     net = dense_net((2, 2, 3), 3, rng=5)
     # 3 output groups of one lane taking both channels: 3 cycles per beat, 6 beats per output.
     cycles = 3
-    engine, run, _ = check(net, 2, inputs(net, rng, 3))
+    mac = MacBuild(registered=registered)
+    engine, run, _ = check(net, 2, inputs(net, rng, 3), mac)
     assert engine.cycles_per_output == 6 * cycles
     # A full-rate producer: the engine takes a beat every `cycles` cycles.
     assert np.diff(run.input_stamps[0]).tolist() == [cycles] * 17
     assert np.diff(run.output_stamps[0]).tolist() == [engine.cycles_per_output] * 2
-    # An idle engine: output follows the tensor's last beat by `cycles` MAC cycles plus
-    # 3 stages (issue, accumulate, requantize into the output register).
-    _, run, (accepted, produced) = check(net, 2, inputs(net, rng, 2), in_gaps=[[0] * 5 + [40]] * 2)
+    # An idle engine: output follows the tensor's last beat by `cycles` MAC cycles plus the
+    # pipeline's stages (issue, the MAC array's if registered, accumulate, requantize into the
+    # output register).
+    _, run, (accepted, produced) = check(net, 2, inputs(net, rng, 2), mac,
+                                         in_gaps=[[0] * 5 + [40]] * 2)
     for t in range(2):
-        assert produced[t] == accepted[6 * t + 5] + cycles + 3
+        assert produced[t] == accepted[6 * t + 5] + cycles + engine.pipeline.mac.pipeline_latency
 
 
 @pytest.mark.filterwarnings("error::amaranth.hdl.UnusedElaboratable")

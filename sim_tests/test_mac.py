@@ -9,7 +9,7 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings, strategies as st
 
 from netdesc import TensorType
-from rtl.mac import MacArray, MacSchedule
+from rtl.mac import MacArray, MacBuild, MacSchedule
 from rtl.streams import pack, unpack
 
 
@@ -73,39 +73,55 @@ def test_rom_words_cover_every_weight_once(o, k, p):
 
 
 @settings(max_examples=12, deadline=None)
-@given(po=st.integers(1, 3), pk=st.integers(1, 3), groups=st.integers(1, 3),
+@given(po=st.integers(1, 3), pk=st.integers(1, 3), groups=st.integers(1, 3), banks=st.booleans(),
        x_signed=st.booleans(), x_bits=st.integers(1, 6), w_bits=st.integers(2, 6),
-       data=st.data())
-def test_mac_array_accumulates(po, pk, groups, x_signed, x_bits, w_bits, data):
+       registered=st.booleans(), data=st.data())
+def test_mac_array_accumulates(po, pk, groups, banks, x_signed, x_bits, w_bits, registered, data):
+    """Each word's sum appears ``latency`` running edges after it was taken; stalls (run low)
+    hold every stage; the accumulator of its bank (one per group with ``banks``) takes it
+    with en."""
     xt, wt = TensorType(x_bits, x_signed), TensorType(w_bits, True)
     acc_width = 24  # never wraps: 10 steps of 3 products of at most 2^5 * 2^6
     at = TensorType(acc_width, True)
+    bias = data.draw(st.lists(st.lists(st.integers(-100, 100), min_size=po, max_size=po),
+                              min_size=groups, max_size=groups))
     dut = MacArray(lanes_out=po, lanes_in=pk, weight_bits=w_bits, acc_width=acc_width,
-                   operand_shape=signed(x_bits) if x_signed else unsigned(x_bits), groups=groups)
+                   operand_shape=signed(x_bits) if x_signed else unsigned(x_bits), bias=bias,
+                   banks=banks, build=MacBuild(registered=registered))
+    latency = dut.build.latency
     steps = data.draw(st.lists(st.tuples(
         st.lists(st.integers(xt.min, xt.max), min_size=pk, max_size=pk),
         st.lists(st.integers(wt.min, wt.max), min_size=po * pk, max_size=po * pk),
-        st.lists(st.integers(-100, 100), min_size=po, max_size=po),
-        st.booleans(), st.integers(0, groups - 1), st.booleans()), min_size=1, max_size=10))
-    model = [[0] * po for _ in range(groups)]
+        st.booleans(), st.integers(0, groups - 1), st.booleans(),
+        st.integers(0, 2)), min_size=1, max_size=10))  # the last: stalled cycles after the word
+    model = [[0] * po for _ in range(groups if banks else 1)]
     expected, got = [], []
-    for x, w, bias, first, group, en in steps:
-        sums = [(bias[a] if first else model[group][a]) +
+    for x, w, first, group, en, _ in steps:
+        bank = group if banks else 0
+        sums = [(bias[group][a] if first else model[bank][a]) +
                 sum(w[a * pk + j] * x[j] for j in range(pk)) for a in range(po)]
         expected.append(sums)
         if en:
-            model[group] = sums
+            model[bank] = sums
 
     async def bench(ctx):
-        for x, w, bias, first, group, en in steps:
+        taken = 0
+        words = steps + [steps[-1]] * latency  # then flushed through the stages
+        for x, w, first, group, en, stalls in words:
             ctx.set(Value.cast(dut.x), pack(x, xt))
             ctx.set(Value.cast(dut.w), pack(w, wt))
-            ctx.set(Value.cast(dut.bias), pack(bias, at))
             ctx.set(dut.first, first)
             ctx.set(dut.group, group)
-            ctx.set(dut.en, en)
-            got.append(unpack(ctx.get(Value.cast(dut.sum)), at, po))
+            ctx.set(dut.en, en if taken < len(steps) else 0)
+            ctx.set(dut.run, 1)
+            if taken >= latency:  # the word taken `latency` edges ago
+                got.append(unpack(ctx.get(Value.cast(dut.sum)), at, po))
+            taken += 1
             await ctx.tick()
+            ctx.set(dut.run, 0)
+            for _ in range(stalls if taken <= len(steps) else 0):
+                ctx.set(dut.en, 1)  # ignored while stalled: nothing is taken or stored
+                await ctx.tick()
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)

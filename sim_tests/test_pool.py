@@ -110,6 +110,8 @@ def test_maxpool_latency_and_rate(rng):
     ((3, 3, 5), TensorType(4, True), TensorType(4, True)),
     ((2, 4, 4), TensorType(8, False), TensorType(8, False)),
     ((2, 1, 1), TensorType(3, True), TensorType(5, True)),
+    ((1, 1, 1), TensorType(4, True), TensorType(4, True)),
+    ((1, 3, 2), TensorType(5, False), TensorType(5, False)),
 ])
 def test_global_avg_pool_matches_reference(in_shape, ttype, out_type, rng):
     net = pool_net(in_shape, ttype, "avg", bits=out_type.bits, signed=out_type.signed)
@@ -134,13 +136,17 @@ def test_global_avg_pool_multiplier_saturation_and_rounding(rng):
 
 
 def test_global_avg_pool_timing(rng, random_gaps):
-    """One beat per cycle, then one cycle per channel to scale the sums (input waits): one
-    output per H*W + C cycles, leaving C + 1 edges after the last beat."""
+    """One beat per cycle, then one cycle per channel to scale the sums (input waits), the
+    last requantized while the next tensor's first beat comes in: one output per H*W + C
+    cycles, leaving C + 2 edges after the last beat."""
     net = pool_net((2, 3, 3), TensorType(4, True), "avg")
     engine, run, (accepted, produced) = check(net, inputs(net, rng, 3))
     assert engine.cycles_per_output == 9 + 2
     assert accepted == [t * 11 + n for t in range(3) for n in range(9)]
     assert np.diff(run.output_stamps[0]).tolist() == [engine.cycles_per_output] * 2
-    assert produced == [accepted[9 * t + 8] + 2 + 1 for t in range(3)]
+    assert produced == [accepted[9 * t + 8] + 2 + 2 for t in range(3)]
     check(net, inputs(net, rng), in_gaps=random_gaps(2, 9), out_gaps=random_gaps(2, 1))
     check(net, inputs(net, rng), in_gaps=random_gaps(2, 9, max_gap=10))
+    # One channel of one pixel: the last lane's requantization meets the next tensor's beat.
+    net = pool_net((1, 1, 1), TensorType(4, True), "avg")
+    check(net, inputs(net, rng, 6), in_gaps=random_gaps(6, 1), out_gaps=random_gaps(6, 1))

@@ -10,6 +10,7 @@ from amaranth.lib import wiring
 import netdesc
 from platforms.board_top import UartAccelerator
 from platforms.boards import BOARDS
+from platforms.critical_path import critical_path
 from platforms.build import (build, build_design, check_report, fit_failure, minimal_hw,
                              overuse)
 from platforms.regression import tiny_net
@@ -52,6 +53,10 @@ def test_build_network_bitstream(board, tmp_path):
     assert bitstream.stat().st_size > 10_000
     summary = json.loads((tmp_path / "build.json").read_text())
     assert summary["fmax_mhz"] == result.fmax_mhz >= result.clock_mhz
+    path = summary["critical_path"]  # the path that sets the Fmax, by engine
+    assert 1000 / path["ns"] == pytest.approx(result.fmax_mhz, rel=0.01)
+    assert path["clk_to_q_ns"] + path["logic_ns"] + path["routing_ns"] == pytest.approx(path["ns"], abs=0.05)
+    assert path["logic_cells"] >= 1 and path["through"]
     assert result.clock_mhz == {"icebreaker": 12.0, "ulx3s-85f": 25.0}[board]
     logic = "ICESTORM_LC" if board == "icebreaker" else "TRELLIS_COMB"
     assert 0 < result.utilisation[logic]["used"] <= result.utilisation[logic]["available"]
@@ -112,3 +117,32 @@ def test_bad_board_and_baud(tmp_path):
         build(tiny_net(), "de10", tmp_path)
     with pytest.raises(TailorError, match="baud rate: 1600000 baud is .* off at 12 MHz"):
         build(tiny_net(), "icebreaker", tmp_path, baud=1_600_000)
+
+
+def test_critical_path_by_engine():
+    """The summary of a path as nextpnr 0.11 reports it (its shape, cut from the ULX3S build of
+    examples/my_resnet.py's student: weight ROM -> multiplier -> adder tree -> register)."""
+    def seg(kind, delay, a, b, sources=()):
+        return {"type": kind, "delay": delay, "from": {"cell": a}, "to": {"cell": b},
+                "sources": list(sources)}
+
+    rom, mul = "accelerator.core.l2.weights.0.0", "accelerator.core.l2.w[30]_MULT18X18D_B6"
+    carry, packed = "accelerator.core.l2.mac.sum[3][3]_CCU2C_S1$CCU2_COMB0", "$nextpnr_CCU2C_5$CCU2_COMB0"
+    ff = "accelerator.core.l2.i[69]_TRELLIS_FF_Q"
+    report = {"critical_paths": [
+        {"from": "<async>", "to": "posedge $glbnet$clk", "path": [seg("routing", 30.0, "rx", ff)]},
+        {"from": "posedge $glbnet$clk", "to": "posedge $glbnet$clk", "path": [
+            seg("clk-to-q", 5.83, rom, rom), seg("routing", 3.26, rom, mul, ["/x/rtl/mac.py:121"]),
+            seg("logic", 3.93, mul, mul),
+            seg("routing", 3.83, mul, carry, ["/x/rtl/mac.py:162", "/y/lattice/arith_map_ccu2c.v:30"]),
+            seg("logic", 0.45, carry, carry), seg("routing", 0.0, carry, packed),
+            seg("logic", 0.0, packed, packed),  # a carry cell of nextpnr's: still in l2
+            seg("routing", 1.0, packed, "uart.tx_TRELLIS_FF_Q"),
+            seg("setup", 0.0, "uart.tx_TRELLIS_FF_Q", "uart.tx_TRELLIS_FF_Q")]}]}
+    path = critical_path(report)  # the asynchronous path is not the clock's
+    assert (path.ns, path.clk_to_q_ns, path.logic_ns, path.routing_ns, path.logic_cells) == (
+        18.3, 5.83, 4.38, 8.09, 3)
+    assert (path.start, path.end) == ("l2 weights", "uart tx (TRELLIS_FF)")
+    assert path.through == [["l2", ["rtl/mac.py:121", "rtl/mac.py:162"]], ["uart", []]]
+    assert "l2 (rtl/mac.py:121, rtl/mac.py:162) -> uart" in path.text()
+    assert critical_path({"critical_paths": []}) is None

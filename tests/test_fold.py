@@ -9,8 +9,8 @@ import pytest
 
 import netdesc
 from netdesc import macs
-from platforms.fold import (Calibration, candidates, cycles_bound, device_for, multipliers,
-                            over, usage, with_dsp_budget)
+from platforms.fold import (Calibration, candidates, cycles_bound, device_for, for_device,
+                            multipliers, over, usage, with_dsp_budget)
 from platforms.regression import tiny_net
 from rtl.hwconfig import HwConfig, load_hw
 from rtl.network import NetworkTop
@@ -77,6 +77,17 @@ def test_dsp_budget_goes_to_the_layers_with_the_most_multipliers():
     for name in budgeted.logic_multipliers:
         assert mults[name] > 8 - sum(m for n, m in kept.items() if mults[n] >= mults[name])
     assert with_dsp_budget(net, hw, device_for("ecp5")).logic_multipliers == []
+
+
+def test_mac_registers_follow_the_device():
+    """Registered MAC operands and products where flip-flops are plentiful and the clock fast
+    (ECP5, Xilinx), not on the iCE40 UP5K; --limit keeps the device's choice."""
+    net = tiny_net()
+    hw = HwConfig.balanced(net, 36)
+    assert not for_device(net, hw, device_for("ice40")).registered_macs
+    assert for_device(net, hw, device_for("ecp5")).registered_macs
+    assert for_device(net, hw, device_for(board="ulx3s-85f", limits={"LUT": 9000})).registered_macs
+    assert for_device(net, hw, device_for("xilinx")).parallelism == hw.parallelism
 
 
 def test_fold_fits_a_budget_and_the_model_reproduces_its_calibration(tiny, tmp_path, capsys):

@@ -101,6 +101,7 @@ HW_ERRORS = [
     ({"logic_multipliers": ["p1"]}, r"hw.json: layer 'p1': logic_multipliers applies to conv2d and dense"),
     ({"logic_multipliers": ["nope"]}, r"hw.json: layer 'nope': logic_multipliers names a layer"),
     ({"logic_multipliers": "c1"}, r"hw.json: 'logic_multipliers' must be a list of layer names"),
+    ({"registered_macs": 1}, r"hw.json: 'registered_macs' must be true or false, not 1"),
     ({"paralelism": {}}, r"hw.json: unknown key 'paralelism'"),
     ("not json", r"hw.json: is not valid JSON"),
 ]
