@@ -13,7 +13,11 @@ design twice and says whether the two runs gave identical numbers.
 
 ``--builds`` builds the UART accelerator for both boards from digits-sized networks
 (``examples/small_resnet.json`` and a one-block variant, :func:`digits_block`) and prints
-nextpnr's utilisation, Fmax and build time, or why a build failed (a design that does not fit).
+nextpnr's utilisation, Fmax, build time, the latency of one inference in cycles (timing model)
+and in ms at the Fmax, and the critical path's layer, or why a build failed (a design that does
+not fit). The folded configs are those `tailor build` picks for the board; "no MAC registers"
+is the same config with ``registered_macs`` off. Anchors: fpgaConvNet runs ResNet-8 in 3.15 ms
+(125 MHz, Zybo Z7-10), hls4ml's MLPerf Tiny ResNet in 7.6 ms.
 
 ResNet-8-shaped synthesis takes minutes per target (it is measured here, not in the tests).
 Prints figures; asserts nothing.
@@ -21,6 +25,7 @@ Prints figures; asserts nothing.
 
 import argparse
 import json
+from dataclasses import replace
 import sys
 import tempfile
 import time
@@ -31,6 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import netdesc  # noqa: E402
 from netdesc.builder import NetBuilder  # noqa: E402
 from platforms.build import build, minimal_hw  # noqa: E402
+from platforms.cli import run_fold  # noqa: E402
+from platforms.fold import device_for  # noqa: E402
+from rtl.hwconfig import HwConfig  # noqa: E402
+from rtl.network import NetworkTop  # noqa: E402
+from rtl.plan import predict  # noqa: E402
 from platforms.regression import BASELINES, reference_nets, save_baseline  # noqa: E402
 from common.errors import TailorError  # noqa: E402
 from platforms.resources import CATEGORIES, TARGETS  # noqa: E402
@@ -53,8 +63,11 @@ def digits_block(rng=0):
     return b.build()
 
 
-# (net, board, hardware config name); "default" is HwConfig.default.
-BUILDS = [("small_resnet", "ulx3s-85f", "default"), ("small_resnet", "icebreaker", "1 MAC/layer"),
+# (net, board, hardware config name); "default" is HwConfig.default, "folded" what
+# `tailor build` picks for the board (platforms.fold).
+BUILDS = [("small_resnet", "ulx3s-85f", "default"), ("small_resnet", "ulx3s-85f", "folded"),
+          ("small_resnet", "ulx3s-85f", "folded, no MAC registers"),
+          ("small_resnet", "icebreaker", "1 MAC/layer"),
           ("digits_block", "icebreaker", "1 MAC/layer"), ("digits_block", "ulx3s-85f", "default")]
 # nextpnr resources per board: logic, FF, block RAM, DSP, LUT RAM (None: not reported apart).
 _BOARD_RESOURCES = {"icebreaker": ("ICESTORM_LC", None, "ICESTORM_RAM", "ICESTORM_DSP", None),
@@ -62,24 +75,41 @@ _BOARD_RESOURCES = {"icebreaker": ("ICESTORM_LC", None, "ICESTORM_RAM", "ICESTOR
                                   "TRELLIS_RAMW")}
 
 
+def _hw(net, board, hw_name, folded):
+    """The hardware config ``hw_name`` of BUILDS (folds once per net and board)."""
+    if hw_name == "default":
+        return HwConfig.default(net)
+    if hw_name == "1 MAC/layer":
+        return minimal_hw(net)
+    if (net.name, board) not in folded:
+        folded[net.name, board] = run_fold(net, device_for(board=board)).hw
+    return replace(folded[net.name, board], registered_macs=hw_name == "folded")
+
+
 def run_builds():
     nets = {"small_resnet": reference_nets()["small_resnet"], "digits_block": digits_block()}
-    rows = []
+    rows, folded = [], {}
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
-        for name, board, hw_name in tqdm(BUILDS, desc="builds", file=sys.stderr):
+        for n, (name, board, hw_name) in enumerate(tqdm(BUILDS, desc="builds", file=sys.stderr)):
             net = nets[name]
-            hw = None if hw_name == "default" else minimal_hw(net)
+            hw = _hw(net, board, hw_name, folded)
+            latency = predict(NetworkTop(net, hw).plan, 1)[0]
             start = time.monotonic()
             try:
-                r = build(net, board, Path(tmp) / f"{name}-{board}", hw=hw)
+                r = build(net, board, Path(tmp) / f"{n}-{name}-{board}", hw=hw)
             except TailorError as e:
                 rows.append([name, board, hw_name, "-", "-", "-", "-", "-", "-",
-                             round(time.monotonic() - start, 1), str(e).split(" (lower")[0]])
+                             round(time.monotonic() - start, 1), f"{latency:,}", "-",
+                             str(e).split(" (lower")[0]])
                 continue
             used = [r.utilisation[k]["used"] if k else "-" for k in _BOARD_RESOURCES[board]]
-            rows.append([name, board, hw_name, *used, r.fmax_mhz, r.seconds, "ok"])
+            path = r.critical_path
+            rows.append([name, board, hw_name, *used, r.fmax_mhz, r.seconds, f"{latency:,}",
+                         f"{latency / r.fmax_mhz / 1000:.3f}",
+                         f"{path['ns']:.1f} ns in {path['through'][0][0]}" if path else "?"])
     print(format_table(["net", "board", "hw", "logic (LC / COMB)", "FF", "BRAM", "DSP",
-                        "LUT-RAM (RAMW)", "Fmax MHz", "build s", "result"], rows))
+                        "LUT-RAM (RAMW)", "Fmax MHz", "build s", "latency cycles",
+                        "latency ms", "critical path / result"], rows))
 
 
 def main(argv=None):

@@ -16,8 +16,8 @@ _CORE = "accelerator.core."
 
 @dataclass
 class CriticalPath:
-    """``ns``: the path's delay (1 / Fmax); ``clk_to_q_ns`` / ``logic_ns`` / ``routing_ns``: its
-    parts; ``logic_cells``: cells it passes through; ``start`` / ``end``: where it starts and
+    """``ns``: the path's delay (1 / Fmax); ``clk_to_q_ns`` / ``logic_ns`` / ``routing_ns`` /
+    ``setup_ns``: its parts; ``logic_cells``: cells it passes through; ``start`` / ``end``: where it starts and
     ends; ``through``: ``[[place, [source lines]], ...]`` in path order, a place being a
     layer (or a top-level unit) and the RTL lines of the nets it uses there."""
 
@@ -25,6 +25,7 @@ class CriticalPath:
     clk_to_q_ns: float
     logic_ns: float
     routing_ns: float
+    setup_ns: float
     logic_cells: int
     start: str
     end: str
@@ -35,8 +36,8 @@ class CriticalPath:
         places = " -> ".join(f"{place} ({', '.join(lines)})" if lines else place
                              for place, lines in self.through)
         return (f"critical path {self.ns:.1f} ns (clock-to-out {self.clk_to_q_ns:.1f}, logic "
-                f"{self.logic_ns:.1f}, routing {self.routing_ns:.1f}; {self.logic_cells} logic "
-                f"cells): {self.start} -> {self.end} through {places}")
+                f"{self.logic_ns:.1f}, routing {self.routing_ns:.1f}, setup {self.setup_ns:.1f}; "
+                f"{self.logic_cells} logic cells): {self.start} -> {self.end} through {places}")
 
 
 def _place(cell):
@@ -91,5 +92,6 @@ def critical_path(report):
         ns=round(sum(by_type.values()), 2), clk_to_q_ns=round(by_type.get("clk-to-q", 0.0), 2),
         logic_ns=round(by_type.get("logic", 0.0), 2),
         routing_ns=round(by_type.get("routing", 0.0), 2),
+        setup_ns=round(by_type.get("setup", 0.0), 2),
         logic_cells=len({s["to"]["cell"] for s in path if s["type"] == "logic"}),
         start=_cell(path[0]["from"]["cell"]), end=_cell(path[-1]["to"]["cell"]), through=through)

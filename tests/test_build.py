@@ -55,7 +55,8 @@ def test_build_network_bitstream(board, tmp_path):
     assert summary["fmax_mhz"] == result.fmax_mhz >= result.clock_mhz
     path = summary["critical_path"]  # the path that sets the Fmax, by engine
     assert 1000 / path["ns"] == pytest.approx(result.fmax_mhz, rel=0.01)
-    assert path["clk_to_q_ns"] + path["logic_ns"] + path["routing_ns"] == pytest.approx(path["ns"], abs=0.05)
+    parts = path["clk_to_q_ns"] + path["logic_ns"] + path["routing_ns"] + path["setup_ns"]
+    assert parts == pytest.approx(path["ns"], abs=0.05)
     assert path["logic_cells"] >= 1 and path["through"]
     assert result.clock_mhz == {"icebreaker": 12.0, "ulx3s-85f": 25.0}[board]
     logic = "ICESTORM_LC" if board == "icebreaker" else "TRELLIS_COMB"
@@ -138,10 +139,10 @@ def test_critical_path_by_engine():
             seg("logic", 0.45, carry, carry), seg("routing", 0.0, carry, packed),
             seg("logic", 0.0, packed, packed),  # a carry cell of nextpnr's: still in l2
             seg("routing", 1.0, packed, "uart.tx_TRELLIS_FF_Q"),
-            seg("setup", 0.0, "uart.tx_TRELLIS_FF_Q", "uart.tx_TRELLIS_FF_Q")]}]}
+            seg("setup", 0.2, "uart.tx_TRELLIS_FF_Q", "uart.tx_TRELLIS_FF_Q")]}]}
     path = critical_path(report)  # the asynchronous path is not the clock's
-    assert (path.ns, path.clk_to_q_ns, path.logic_ns, path.routing_ns, path.logic_cells) == (
-        18.3, 5.83, 4.38, 8.09, 3)
+    assert (path.ns, path.clk_to_q_ns, path.logic_ns, path.routing_ns, path.setup_ns,
+            path.logic_cells) == (18.5, 5.83, 4.38, 8.09, 0.2, 3)
     assert (path.start, path.end) == ("l2 weights", "uart tx (TRELLIS_FF)")
     assert path.through == [["l2", ["rtl/mac.py:121", "rtl/mac.py:162"]], ["uart", []]]
     assert "l2 (rtl/mac.py:121, rtl/mac.py:162) -> uart" in path.text()
