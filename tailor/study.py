@@ -226,11 +226,11 @@ def run_study(cfg, out_dir, progress=True, title=None):
 
 def _bitstream(net, hw, board, out, notes):
     """Build ``net`` for ``board``, folded for its device (:mod:`platforms.fold`); a design that
-    does not fit it at any folding is built at ``hw`` for the larger :data:`FALLBACK_BOARD`
-    instead, and ``notes`` says so with the figures. Returns the build result and the folding
-    (None when not folded)."""
+    does not fit it at any folding is built at ``hw`` (with that device's MAC registers) for
+    the larger :data:`FALLBACK_BOARD` instead, and ``notes`` says so with the figures. Returns
+    the build result and the folding (None when not folded)."""
     from platforms.build import DoesNotFit, build
-    from platforms.fold import device_for, fold, synthesizer
+    from platforms.fold import device_for, fold, for_device, synthesizer
 
     if board != FALLBACK_BOARD:
         device = device_for(board=board)
@@ -240,6 +240,7 @@ def _bitstream(net, hw, board, out, notes):
             return build(net, board, out / "bitstream" / board, hw=folded.hw), folded
         except DoesNotFit as e:
             notes.append(f"'{net.name}' on {board}: {e}. Built for {FALLBACK_BOARD} instead.")
+    hw = for_device(net, hw, device_for(board=FALLBACK_BOARD))
     return build(net, FALLBACK_BOARD, out / "bitstream" / FALLBACK_BOARD, hw=hw), None
 
 
