@@ -207,6 +207,7 @@ def run_study(cfg, out_dir, progress=True, title=None):
         bitstream = {"variant": best["name"], "board": result.board, "file": result.bitstream,
                      "fmax_mhz": result.fmax_mhz, "clock_mhz": result.clock_mhz,
                      "utilisation": result.utilisation, "seconds": round(result.seconds, 1),
+                     "critical_path": result.critical_path,
                      "folded": None if folded is None else {
                          "parallelism": folded.hw.parallelism,
                          "logic_multipliers": folded.hw.logic_multipliers,
@@ -260,6 +261,9 @@ def _summary(cfg, variants, bitstream, data):
         parts.append(f"Bitstream: '{bitstream['variant']}' for {bitstream['board']}, "
                      f"Fmax {bitstream['fmax_mhz']:.1f} MHz (board clock {bitstream['clock_mhz']:.0f} MHz), "
                      f"{bitstream['file']}.")
+        if bitstream.get("critical_path"):
+            from platforms.critical_path import CriticalPath
+            parts.append(f"Its {CriticalPath(**bitstream['critical_path']).text()}.")
         folded = bitstream.get("folded")
         if folded:
             parts.append(f"Folded for the board: {folded['cycles_per_inference']:,} cycles per "
