@@ -131,7 +131,7 @@ class _Node:
     """One fx node under capture: where it is (for messages) and its traced shape."""
 
     def __init__(self, fx_node, module, where):
-        self.fx, self.module, self.where = fx_node, module, where
+        self.fx, self.where = fx_node, where
         if fx_node.op == "call_module":
             self.path, self.what = fx_node.target, f"nn.{type(module).__name__}"
         else:
@@ -351,11 +351,13 @@ class _Capture:
             node.refuse(f"op not supported (supported: {SUPPORTED})")
 
     def mean(self, node):
-        args = _bind((("input", _REQUIRED), ("dim", None), ("keepdim", False), ("dtype", None)), node)
+        args = _bind((("input", _REQUIRED), ("dim", None), ("keepdim", False), ("dtype", None)),
+                     node)
         dims = args["dim"] if isinstance(args["dim"], (tuple, list)) else [args["dim"]]
         x = args["input"]
         rank = len(x.meta["tensor_meta"].shape) if isinstance(x, fx.Node) else 0
-        if rank != 4 or args["dtype"] is not None or sorted(d % 4 for d in dims if isinstance(d, int)) != [2, 3]:
+        over_h_and_w = sorted(d % 4 for d in dims if isinstance(d, int)) == [2, 3]
+        if rank != 4 or args["dtype"] is not None or not over_h_and_w:
             node.refuse("only a mean over H and W of a feature map is supported")
         self.gap(node, x)
 
@@ -379,10 +381,8 @@ class _Capture:
                 if not isinstance(result, fx.Node):
                     node.refuse("the network must return one tensor")
                 output = self.source(node, result)
-        if output == "input":
+        if output == "input":  # else it names a graph node: every fx graph has its output
             raise TailorError(f"model '{self.where}': the network computes nothing")
-        if output is None or not self.nodes:
-            raise TailorError(f"model '{self.where}': the network has no layer")
         return {"nodes": self.nodes, "output": output}
 
 

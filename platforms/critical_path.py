@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 _CORE = "accelerator.core."
+# The primitive in the name of a cell Yosys or nextpnr made (``i[69]_TRELLIS_FF_Q``).
+_PRIMITIVE = re.compile(r"_(TRELLIS_[A-Z]+|MULT18X18D|ALU54B|CCU2C|DP16KD|SB_[A-Z0-9]+|"
+                        r"ICESTORM_[A-Z]+)")
 
 
 @dataclass
 class CriticalPath:
     """``ns``: the path's delay (1 / Fmax); ``clk_to_q_ns`` / ``logic_ns`` / ``routing_ns`` /
-    ``setup_ns``: its parts; ``logic_cells``: cells it passes through; ``start`` / ``end``: where it starts and
-    ends; ``through``: ``[[place, [source lines]], ...]`` in path order, a place being a
+    ``setup_ns``: its parts; ``logic_cells``: cells it passes through; ``start`` / ``end``:
+    where it starts and ends; ``through``: ``[[place, [source lines]], ...]`` in path order, a place being a
     layer (or a top-level unit) and the RTL lines of the nets it uses there."""
 
     ns: float
@@ -52,7 +55,7 @@ def _cell(cell):
     ``layer2_conv1 i[69] (TRELLIS_FF)``."""
     inside = cell[len(_CORE):] if cell.startswith(_CORE) else cell
     name = (inside.split(".")[1] if "." in inside else inside).split("$")[0]
-    match = re.search(r"_(TRELLIS_[A-Z]+|MULT18X18D|ALU54B|CCU2C|DP16KD|SB_[A-Z0-9]+|ICESTORM_[A-Z]+)", name)
+    match = _PRIMITIVE.search(name)
     if match:
         name = f"{name[:match.start()]} ({match.group(1)})"
     return f"{_place(cell)} {name}"

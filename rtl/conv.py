@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .line_buffer import LineBuffer, LineBufferModel, WindowScan
-from .mac import MacBuild, MatVecPipeline, PipelineModel
+from .mac import MacBuild, MatVecPipeline
 from .streams import pixel_signature
 
 __all__ = ["ConvEngine", "window_pipeline"]
@@ -80,8 +80,7 @@ class ConvEngine(wiring.Component):
     def timing_model(self, model, inputs, outputs):
         windows = model.stream(f"{outputs[0].name}.windows")
         model.add(LineBufferModel(self.scan, inputs[0], windows),
-                  PipelineModel(windows, outputs[0], self.schedule.cycles, 1,
-                                self.pipeline.mac.pipeline_latency))
+                  self.pipeline.timing_model(windows, outputs[0]))
 
     def elaborate(self, platform):
         m = Module()

@@ -4,7 +4,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .mac import MacBuild, MatVecPipeline, PipelineModel
+from .mac import MacBuild, MatVecPipeline
 from .streams import beat_shape, pixel_signature
 
 __all__ = ["DenseEngine"]
@@ -59,8 +59,7 @@ class DenseEngine(wiring.Component):
         })
 
     def timing_model(self, model, inputs, outputs):
-        model.add(PipelineModel(inputs[0], outputs[0], self.schedule.cycles, self.beats,
-                                self.pipeline.mac.pipeline_latency))
+        model.add(self.pipeline.timing_model(inputs[0], outputs[0]))
 
     def elaborate(self, platform):
         m = Module()

@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .conv import window_pipeline
-from .mac import MacBuild, PipelineModel
+from .mac import MacBuild
 from .streams import pixel_signature
 from .window_memory import RowRing, WindowFetch, WindowMemory, WindowMemoryModel
 
@@ -54,8 +54,7 @@ class FoldedConvEngine(wiring.Component):
     def timing_model(self, model, inputs, outputs):
         windows = model.stream(f"{outputs[0].name}.windows")
         model.add(WindowMemoryModel(self.ring, inputs[0], windows),
-                  PipelineModel(windows, outputs[0], self.schedule.cycles, 1,
-                                self.pipeline.mac.pipeline_latency))
+                  self.pipeline.timing_model(windows, outputs[0]))
 
     def elaborate(self, platform):
         m = Module()

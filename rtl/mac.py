@@ -64,6 +64,7 @@ class MacBuild:
         """Edges from an operand vector's last MAC cycle to its output beat's transfer."""
         return PIPELINE_STAGES + self.latency
 
+
 @dataclass(frozen=True)
 class MacSchedule:
     """How ``parallelism`` MACs per cycle cover O outputs x K operands (see module docstring).
@@ -242,6 +243,12 @@ class MatVecPipeline:
         self.schedule = schedule
         self.acc_width = signed_bits_for(*acc_range)
         self.shift, self.out_type, self.relu = shift, out_type, relu
+
+    def timing_model(self, operands, out):
+        """The :class:`PipelineModel` of this pipeline between the streams ``operands`` and
+        ``out`` of a timing model."""
+        return PipelineModel(operands, out, self.schedule.cycles, self.matrices.shape[0],
+                             self.mac.pipeline_latency)
 
     def elaborate_into(self, m, operands, out, fetch=None):
         """Build the pipeline into ``m`` between ``operands`` and ``out``. ``fetch`` supplies
