@@ -54,6 +54,12 @@ class NetworkTop(wiring.Component):
             "o": Out(pixel_signature(out.type, out.shape[0])),
         })
 
+    @property
+    def quiet_cycles(self):
+        """The longest time no stream moves a beat without a stall: an engine may compute
+        this long between two beats."""
+        return max(e.cycles_per_output for e in self.engines.values())
+
     def port(self, node, port):
         """The stream interface of ``port`` of plan node ``node`` (as the node sees it)."""
         if node is TOP:

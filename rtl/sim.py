@@ -345,16 +345,16 @@ def simulate(net_or_path, x, hw=None, vcd=None, stall_cycles=DEFAULT_STALL_CYCLE
 
 def simulate_top(top, xs, *, vcd=None, stall_cycles=DEFAULT_STALL_CYCLES, progress=False,
                  backend=None):
-    """Run an already built :class:`rtl.network.NetworkTop` on the checked batch ``xs``.
-    The stall limit is at least twice the slowest engine's ``cycles_per_output``."""
+    """Run an already built accelerator (:class:`rtl.network.NetworkTop` or
+    :class:`rtl.pe_array.ArrayTop`) on the checked batch ``xs``. The stall limit is at least
+    twice the design's ``quiet_cycles``."""
     net = top.net
     out = net.output_layer
-    # An engine may compute this long between two beats; that is not a stall.
-    slowest = max(e.cycles_per_output for e in top.engines.values())
     return run_streams(
         top, [StreamPort(top.i, net.input.shape, net.input.type, "i")],
         [StreamPort(top.o, out.shape, out.type, "o")], [list(xs)], len(xs),
-        monitors=top.monitored_streams(), vcd=vcd, stall_cycles=max(stall_cycles, 2 * slowest),
+        monitors=top.monitored_streams(), vcd=vcd,
+        stall_cycles=max(stall_cycles, 2 * top.quiet_cycles),
         progress=progress, backend=backend)
 
 
