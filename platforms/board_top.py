@@ -249,11 +249,12 @@ class UartAccelerator(wiring.Component):
         return m
 
 
-def net_accelerator(net, hw, divisor):
-    """:class:`UartAccelerator` around ``rtl.network.NetworkTop(net, hw)``."""
-    from rtl.network import NetworkTop
+def net_accelerator(net, hw, divisor, arch="dataflow"):
+    """:class:`UartAccelerator` around the accelerator of ``net`` under ``hw`` in architecture
+    ``arch`` (:func:`rtl.accelerators.accelerator`)."""
+    from rtl.accelerators import accelerator
     out = net.output_layer
-    return UartAccelerator(NetworkTop(net, hw), net.input.shape, net.input.type,
+    return UartAccelerator(accelerator(net, hw, arch), net.input.shape, net.input.type,
                            out.shape, out.type, divisor)
 
 

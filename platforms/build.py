@@ -154,13 +154,20 @@ def check_report(report, b, device, clock_mhz):
     return fmax
 
 
-def check_buildable(net, board_name):
-    """:class:`TailorError` for a network the UART top cannot carry, before any work."""
+def check_buildable(net, board_name, hw=None, arch="dataflow"):
+    """:class:`TailorError` for a network the UART top cannot carry, before any work: its
+    output, or a PE array whose tensors live off chip (a board has no memory behind its
+    port)."""
     try:
         check_output_shape(net.output_layer.shape)
     except ValueError as e:
         raise TailorError(f"'{net.name}' cannot be built for the {board(board_name).name}: "
                           f"{e}") from None
+    if arch == "array" and hw is not None and hw.array.memory == "off_chip":
+        raise TailorError(f"{hw.source}: the PE array's memory is off_chip, but the "
+                          f"{board(board_name).name} build has no memory behind its port: set "
+                          f"'array': {{'memory': 'on_chip'}} (tailor sim and tailor synth take "
+                          f"off_chip)")
 
 
 def uart_divisor(board_name, baud):
@@ -173,11 +180,12 @@ def uart_divisor(board_name, baud):
         raise TailorError(f"baud rate: {e}") from None
 
 
-def build(net, board_name, out_dir, hw=None, baud=DEFAULT_BAUD, dsp=True, progress=None):
+def build(net, board_name, out_dir, hw=None, baud=DEFAULT_BAUD, dsp=True, progress=None,
+          arch="dataflow"):
     """Build the UART accelerator of ``net`` (:func:`platforms.board_top.net_accelerator`)
     for board ``board_name`` into ``out_dir``; see :func:`build_design`."""
-    return build_design(lambda divisor: net_accelerator(net, hw, divisor), net.name, board_name,
-                        out_dir, baud, dsp, progress)
+    return build_design(lambda divisor: net_accelerator(net, hw, divisor, arch), net.name,
+                        board_name, out_dir, baud, dsp, progress)
 
 
 def build_design(make_accelerator, design, board_name, out_dir, baud=DEFAULT_BAUD, dsp=True,

@@ -10,6 +10,7 @@ from pathlib import Path
 from common.argtypes import number, output_dir, output_file, positive
 from common.io import write_text
 from common.table import format_table
+from rtl.accelerators import arch_argument
 
 from .boards import BOARDS
 from .critical_path import CriticalPath
@@ -28,6 +29,7 @@ def register(sub):
                     "(RAMB36E1 = 2). Memories that Yosys put into logic are listed.")
     p.add_argument("net", metavar="NET.json")
     p.add_argument("--hw", metavar="HW.json", help="hardware config (default: the defaults)")
+    arch_argument(p)
     p.add_argument("--target", required=True, choices=TARGETS)
     p.add_argument("--json", metavar="OUT.json", type=output_file,
                    help="also write the report as JSON, with the tool versions")
@@ -50,7 +52,9 @@ def register(sub):
     hw = p.add_mutually_exclusive_group()
     hw.add_argument("--hw", metavar="HW.json", help="hardware config (default: the defaults)")
     hw.add_argument("--minimal-hw", action="store_true",
-                    help="one MAC per conv2d / dense layer: the smallest accelerator")
+                    help="one MAC per conv2d / dense layer (a 1x1 PE array with --arch array): "
+                         "the smallest accelerator")
+    arch_argument(p)
     p.add_argument("--board", required=True, choices=list(BOARDS))
     p.add_argument("--out", required=True, metavar="DIR", type=output_dir)
     p.add_argument("--baud", type=positive, default=115200, help="UART baud rate (default 115200)")
@@ -115,7 +119,7 @@ def cmd_synth(args):
     try:
         with _progress(1, f"synth {net.name} for {args.target}") as bar:
             bar.set_postfix_str("Yosys running")
-            report = synthesize_net(net, args.target, workdir, hw)
+            report = synthesize_net(net, args.target, workdir, hw, arch=args.arch)
             bar.update(1)
     except BaseException:
         if args.workdir is None and not (workdir / "synth.log").exists():
@@ -222,9 +226,17 @@ def cmd_build(args):
     from .build import build, check_buildable, minimal_hw, uart_divisor
     from .fold import device_for
     net, hw = load_net_and_hw(args.net, args.hw)
-    check_buildable(net, args.board)  # before any work
+    check_buildable(net, args.board, hw, args.arch)  # before any work
     uart_divisor(args.board, args.baud)
-    if args.minimal_hw:
+    if args.arch == "array":
+        from rtl.array_program import ArrayConfig
+        from rtl.hwconfig import HwConfig
+        if args.minimal_hw:
+            hw = HwConfig(array=ArrayConfig(1, 1))
+        hw = hw or HwConfig()
+        print(f"PE array {hw.array.rows}x{hw.array.cols}, skips {hw.array.skips}",
+              file=sys.stderr)
+    elif args.minimal_hw:
         hw = minimal_hw(net)
     elif hw is None:  # fold for the board: the fastest config that fits it
         folded = run_fold(net, device_for(board=args.board), desc="folding")
@@ -243,7 +255,7 @@ def cmd_build(args):
             stages.append(text)
             bar.set_postfix_str(text)
         result = build(net, args.board, args.out, hw=hw, baud=args.baud, dsp=args.dsp,
-                       progress=step)
+                       progress=step, arch=args.arch)
         bar.update(1)
     if args.json:
         print(json.dumps(asdict(result), indent=1))

@@ -143,16 +143,21 @@ def synthesize(design, target, workdir, ports=None, name="design", timeout=None,
                             dsp=dsp)
 
 
-def synthesize_net(net, target, workdir, hw=None, top=None, timeout=None, dsp=True):
-    """Synthesize the accelerator ``rtl.network.NetworkTop(net, hw)`` for ``target``; ``top``:
-    that accelerator already built (its FIFO analysis, slow for large nets, is then reused).
+def synthesize_net(net, target, workdir, hw=None, top=None, timeout=None, dsp=True,
+                   arch="dataflow"):
+    """Synthesize the accelerator of ``net`` under ``hw`` in architecture ``arch``
+    (:func:`rtl.accelerators.accelerator`) for ``target``; ``top``: that accelerator already
+    built (its FIFO analysis, slow for large nets, is then reused).
 
-    First-level units are the top's submodules, the nodes of its hardware plan: engines named
-    by layer, forks and FIFOs; they are reported in the netdesc's layer order, each node beside
-    its layer (:meth:`rtl.plan.Plan.unit_order`).
+    First-level units are the top's submodules. For the dataflow they are the nodes of its
+    hardware plan: engines named by layer, forks and FIFOs, reported in the netdesc's layer
+    order, each node beside its layer (:meth:`rtl.plan.Plan.unit_order`); for the PE array its
+    memories (scratchpad, accumulators, weights, ...), the MAC array and controller being the
+    top's own logic.
     """
-    from rtl.network import NetworkTop
-    top = top or NetworkTop(net, hw)
+    from rtl.accelerators import accelerator
+    top = top or accelerator(net, hw, arch)
     report = synthesize(top, target, workdir, name=net.name, timeout=timeout, dsp=dsp)
-    report.order = top.plan.unit_order(report.children(""))
+    if arch == "dataflow":
+        report.order = top.plan.unit_order(report.children(""))
     return report

@@ -9,6 +9,14 @@ The exported module (default name ``tailor_top``) has these ports::
     o_valid, o_ready        out / in   output stream handshake
     o_payload[Wo-1:0]       out  one output pixel (or the whole [N] output vector)
 
+A PE array whose tensors live off chip (``--arch array``, hardware config ``array.memory``
+``off_chip``) also has its memory port (:mod:`rtl.offchip`)::
+
+    mem_req_valid, mem_req_ready        out / in   one word's request
+    mem_req_addr, mem_req_write         out  its word address, 1 for a write
+    mem_req_data                        out  the written word (one channel group)
+    mem_rsp_valid, mem_rsp_data         in   a read's word, in request order, taken at once
+
 A beat moves at a rising edge of ``clk`` where ``valid`` and ``ready`` are both high (AXI-Stream
 ``TVALID`` / ``TREADY`` semantics; ``valid`` never waits for ``ready``). Pixels travel in raster
 order (rows, then columns), tensor after tensor without gaps or resets. Channel ``c`` of a
@@ -27,38 +35,40 @@ from amaranth.hdl import Elaboratable, Module, Signal, Value
 
 from common.errors import TailorError
 
-from .network import NetworkTop
+from .accelerators import accelerator
 
 FORMATS = ("verilog", "rtlil")
 
 
 class _ExportTop(Elaboratable):
-    """Flat, explicitly named ports around a :class:`NetworkTop` (``i_valid`` rather than
-    Amaranth's ``i__valid``), for vendor and LiteX flows."""
+    """Flat, explicitly named ports around an accelerator (``i_valid`` rather than Amaranth's
+    ``i__valid``), for vendor and LiteX flows."""
 
     def __init__(self, top):
         self.top = top
-        wi = Value.cast(top.i.payload).shape().width
-        wo = Value.cast(top.o.payload).shape().width
-        self.i_valid, self.i_ready = Signal(name="i_valid"), Signal(name="i_ready")
-        self.i_payload = Signal(wi, name="i_payload")
-        self.o_valid, self.o_ready = Signal(name="o_valid"), Signal(name="o_ready")
-        self.o_payload = Signal(wo, name="o_payload")
+        # (name, signal of the accelerator, drives the accelerator)
+        links = [("i_valid", top.i.valid, True), ("i_ready", top.i.ready, False),
+                 ("i_payload", top.i.payload, True), ("o_valid", top.o.valid, False),
+                 ("o_ready", top.o.ready, True), ("o_payload", top.o.payload, False)]
+        if "mem" in top.signature.members:  # the array takes read data at once: no rsp ready
+            req, rsp = top.mem.req, top.mem.rsp
+            links += [("mem_req_valid", req.valid, False), ("mem_req_ready", req.ready, True),
+                      ("mem_req_addr", req.payload.addr, False),
+                      ("mem_req_write", req.payload.write, False),
+                      ("mem_req_data", req.payload.data, False),
+                      ("mem_rsp_valid", rsp.valid, True), ("mem_rsp_data", rsp.payload, True)]
+        self.links = [(Signal(Value.cast(inner).shape().width, name=name), Value.cast(inner),
+                       into) for name, inner, into in links]
 
     @property
     def ports(self):
-        return [self.i_valid, self.i_ready, self.i_payload, self.o_valid, self.o_ready,
-                self.o_payload]
+        return [outer for outer, _, _ in self.links]
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.network = top = self.top
-        m.d.comb += [
-            top.i.valid.eq(self.i_valid), self.i_ready.eq(top.i.ready),
-            Value.cast(top.i.payload).eq(self.i_payload),
-            self.o_valid.eq(top.o.valid), top.o.ready.eq(self.o_ready),
-            self.o_payload.eq(top.o.payload),
-        ]
+        m.submodules.network = self.top
+        for outer, inner, into in self.links:
+            m.d.comb += inner.eq(outer) if into else outer.eq(inner)
         return m
 
 
@@ -79,16 +89,26 @@ def interface_header(top, name, comment="//"):
         + ("one pixel per beat, raster order" if len(out.shape) == 3 else "one beat per tensor"),
         f"Channel c of a payload is bits [c*B, (c+1)*B), B = {net.input.type.bits} for i and "
         f"{out.type.bits} for o; two's complement for signed types.",
-        "FIFOs (beats): " + (", ".join(f"{r.name}={r.depth}" for r in top.fifo_report) or "none"),
     ]
+    if hasattr(top, "program"):
+        cfg = top.program.config
+        lines.append(f"PE array {cfg.rows}x{cfg.cols}, memory {cfg.memory}, skips {cfg.skips}")
+        if cfg.memory == "off_chip":
+            lines.append(f"  mem_*: one word = {top.program.rows} lanes of "
+                         f"{top.program.lane_bits} bits (a channel group); addresses in words; "
+                         f"read data returns in request order")
+    else:
+        lines.append("FIFOs (beats): " + (", ".join(f"{r.name}={r.depth}"
+                                                   for r in top.fifo_report) or "none"))
     return "".join(f"{comment} {line}".rstrip() + "\n" for line in lines)
 
 
-def convert(net, hw=None, fmt="verilog", name="tailor_top"):
-    """The accelerator of ``net`` (with hardware config ``hw``) as Verilog or RTLIL text."""
+def convert(net, hw=None, fmt="verilog", name="tailor_top", arch="dataflow"):
+    """The accelerator of ``net`` (with hardware config ``hw``, architecture ``arch``, see
+    :mod:`rtl.accelerators`) as Verilog or RTLIL text."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    top = NetworkTop(net, hw)
+    top = accelerator(net, hw, arch)
     wrapper = _ExportTop(top)
     if fmt == "verilog":
         from amaranth.back import verilog

@@ -8,7 +8,9 @@ A JSON file, separate from the netdesc::
      "rate_fifo_depths": {"b2_conv1.i": 30},      # rate FIFO depth before an engine's input
      "memory_style": "auto",                      # FIFO storage: auto | block | registers
      "logic_multipliers": ["fc"],                 # MAC arrays built from adders, not DSPs
-     "registered_macs": true}                     # MAC operands and products registered
+     "registered_macs": true,                     # MAC operands and products registered
+     "array": {"rows": 4, "cols": 2, "accumulators": 64,   # the PE array (--arch array)
+               "memory": "on_chip", "skips": "fused"}}
 
 Every key is optional. A layer missing from ``parallelism`` gets the default below; FIFOs
 missing from ``fifo_depths`` / ``rate_fifo_depths`` get the depth of the FIFO-depth analysis
@@ -33,6 +35,7 @@ from netdesc.ops import op_of
 from common.errors import shown
 from common.io import read_json, write_text
 
+from .array_program import ArrayConfig
 from .mac import MacBuild
 from .skip_fifo import STYLES
 
@@ -43,7 +46,7 @@ DEFAULT_CAP = 16
 # 32x32 feature maps, and its memory is built (and simulated) whole.
 MAX_FIFO_DEPTH = 1 << 18
 KEYS = ("format", "version", "parallelism", "fifo_depths", "rate_fifo_depths", "memory_style",
-        "logic_multipliers", "registered_macs")
+        "logic_multipliers", "registered_macs", "array")
 
 
 def rate_fifo_key(layer, port):
@@ -65,7 +68,9 @@ def _pixels(shape):
 class HwConfig:
     """Per-layer MAC parallelism, skip and rate FIFO depths (missing: from the analysis), FIFO
     memory style, the layers whose multipliers are built from logic, whether the MAC arrays
-    register their operands and products (:class:`rtl.mac.MacBuild`; for a fast clock).
+    register their operands and products (:class:`rtl.mac.MacBuild`; for a fast clock); and
+    ``array``, the PE array's shape, memory and skip mode (:class:`rtl.array_program.ArrayConfig`),
+    which the layer-serial architecture (``--arch array``) reads instead of everything else.
 
     Build one with :meth:`default` or :func:`load_hw`; :meth:`resolved` fills every layer.
     """
@@ -77,6 +82,7 @@ class HwConfig:
     rate_fifo_depths: dict = field(default_factory=dict)
     logic_multipliers: list = field(default_factory=list)
     registered_macs: bool = False
+    array: ArrayConfig = field(default_factory=ArrayConfig)
 
     @classmethod
     def default(cls, net, cap=DEFAULT_CAP):
@@ -159,7 +165,7 @@ class HwConfig:
                 "fifo_depths": dict(self.fifo_depths),
                 "rate_fifo_depths": dict(self.rate_fifo_depths), "memory_style": self.memory_style,
                 "logic_multipliers": list(self.logic_multipliers),
-                "registered_macs": self.registered_macs}
+                "registered_macs": self.registered_macs, "array": self.array.to_json_obj()}
 
 
 def _is_int(v):
@@ -192,9 +198,10 @@ def parse_hw(obj, net, source="<hw config>"):
     registered = obj.get("registered_macs", False)
     if not isinstance(registered, bool):
         raise NetdescError(source, f"'registered_macs' must be true or false, not {shown(registered)}")
+    array = ArrayConfig.from_json_obj(obj.get("array", {}), source)
     hw = HwConfig(dict(obj.get("parallelism", {})), dict(obj.get("fifo_depths", {})),
                   obj.get("memory_style", "auto"), str(source),
-                  dict(obj.get("rate_fifo_depths", {})), list(logic), registered)
+                  dict(obj.get("rate_fifo_depths", {})), list(logic), registered, array)
     hw.validate(net)
     return hw
 

@@ -70,3 +70,23 @@ def test_build_cli(tiny, tmp_path, capsys):
     assert "baud rate" in capsys.readouterr().err
     # Rejected on its arguments before any work: the earlier build's outputs are untouched.
     assert json.loads((out / "build.json").read_text()) == summary
+
+
+def test_the_pe_array_synthesizes_and_builds(tiny, tmp_path, capsys):
+    out_json = tmp_path / "report.json"
+    assert main(["synth", str(tiny), "--arch", "array", "--target", "ice40",
+                 "--json", str(out_json)]) == 0
+    report = json.loads(out_json.read_text())
+    assert {"scratchpad", "accumulators", "weights", "steps", "tiles"} <= set(report["layers"])
+    capsys.readouterr()
+    hw = tmp_path / "hw.json"
+    hw.write_text(json.dumps({"array": {"rows": 2, "cols": 2, "memory": "off_chip"}}))
+    out = tmp_path / "board"
+    assert main(["build", str(tiny), "--arch", "array", "--hw", str(hw), "--board",
+                 "icebreaker", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "memory is off_chip" in err and not out.exists()
+    assert main(["build", str(tiny), "--arch", "array", "--minimal-hw", "--board", "icebreaker",
+                 "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (out / "top.bin").stat().st_size > 0 and summary["fmax_mhz"] >= 12.0

@@ -103,6 +103,13 @@ HW_ERRORS = [
     ({"logic_multipliers": "c1"}, r"hw.json: 'logic_multipliers' must be a list of layer names"),
     ({"registered_macs": 1}, r"hw.json: 'registered_macs' must be true or false, not 1"),
     ({"paralelism": {}}, r"hw.json: unknown key 'paralelism'"),
+    ({"array": {"rows": 4, "cols": 3}}, r"hw.json: array cols \(3\) must divide rows \(4\)"),
+    ({"array": {"rows": 0}}, r"hw.json: array rows must be an integer in 1\.\.64, not 0"),
+    ({"array": {"skips": "keep"}}, r"hw.json: array skips must be one of separate, fused, hold"),
+    ({"array": {"memory": "dram"}}, r"hw.json: array memory must be one of on_chip, off_chip"),
+    ({"array": {"accumulators": True}}, r"hw.json: array accumulators must be an integer"),
+    ({"array": {"row": 4}}, r"hw.json: unknown array key 'row'"),
+    ({"array": [4, 4]}, r"hw.json: 'array' must be an object"),
     ("not json", r"hw.json: is not valid JSON"),
 ]
 
@@ -193,3 +200,48 @@ def test_default_parallelism_is_balanced_and_round_trips(tmp_path):
     back = load_hw(tmp_path / "hw.json", net)
     assert (back.parallelism, back.fifo_depths, back.rate_fifo_depths, back.memory_style) == \
         (hw.parallelism, hw.fifo_depths, hw.rate_fifo_depths, hw.memory_style)
+
+
+@pytest.mark.parametrize("memory, skips", [("on_chip", "separate"), ("off_chip", "hold")])
+def test_sim_on_the_pe_array_equals_ref(tiny, tmp_path, capsys, memory, skips):
+    x = np.random.default_rng(1).integers(0, 256, size=(2, 1, 4, 4))
+    np.save(tmp_path / "x.npy", x)
+    (tmp_path / "hw.json").write_text(json.dumps(
+        {"array": {"rows": 2, "cols": 1, "memory": memory, "skips": skips}}))
+    code, out, _ = _run(["sim", str(tiny), "--arch", "array", "--hw", str(tmp_path / "hw.json"),
+                         "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"),
+                         "--bandwidth", "1", "--latency", "5", "--json"], capsys)
+    assert code == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), netdesc.run(netdesc.load(tiny), x))
+    report = json.loads(out)
+    total = report["array"]["total"]
+    assert report["steady_state_cycles"] == total["cycles"]
+    assert (total["bytes"] > 0) == (memory == "off_chip")
+    assert report["array"]["memory_port"] == ({"bytes_per_cycle": 1, "latency": 5}
+                                              if memory == "off_chip" else None)
+
+
+def test_traffic_per_layer_and_total(capsys):
+    code, out, _ = _run(["traffic", str(EXAMPLE), "--bandwidth", "2", "--json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    layers, total = report["layers"], report["total"]
+    assert total["bytes"] == sum(sum(r["bytes_read"].values()) + r["bytes_written"]
+                                 for r in layers) > 0
+    assert total["cycles"] > total["mac_cycles"] > 0
+    code, out, _ = _run(["traffic", str(EXAMPLE), "--bandwidth", "2", "--skips", "hold"], capsys)
+    assert code == 0 and "skips hold" in out and "memory port 2 bytes/cycle" in out
+    held = int(re.search(r"memory port: ([\d,]+) per inference", out).group(1).replace(",", ""))
+    assert held < total["bytes"]
+
+
+def test_verilog_of_an_off_chip_array_has_the_memory_port(tiny, tmp_path, capsys):
+    (tmp_path / "hw.json").write_text(json.dumps({"array": {"memory": "off_chip"}}))
+    code, _, _ = _run(["verilog", str(tiny), "--arch", "array", "--hw", str(tmp_path / "hw.json"),
+                       "--out", str(tmp_path / "top.v")], capsys)
+    assert code == 0
+    v = (tmp_path / "top.v").read_text()
+    assert "PE array 4x4, memory off_chip" in v.split("*/")[0]
+    ports = re.search(r"^module tailor_top\((.*?)\);", v, re.M).group(1).replace(" ", "").split(",")
+    assert {"mem_req_valid", "mem_req_ready", "mem_req_addr", "mem_req_write", "mem_req_data",
+            "mem_rsp_valid", "mem_rsp_data", "i_payload", "o_payload"} <= set(ports)
