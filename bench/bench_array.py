@@ -31,12 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 import netdesc  # noqa: E402
-from common.plots import pyplot, save_png  # noqa: E402
 from common.table import format_table  # noqa: E402
-from rtl.array_program import SKIP_MODES, ArrayConfig, compile_program  # noqa: E402
+from rtl.array_program import ArrayConfig, compile_program  # noqa: E402
 from rtl.array_timing import array_cycles  # noqa: E402
 from tailor.array_experiment import (BANDWIDTHS, HEADERS, PAPER, VARIANTS, measure,  # noqa: E402
-                                     resnet8_variants, rows)
+                                     plot, resnet8_variants, rows)
 
 LATENCY = 10
 
@@ -53,25 +52,6 @@ def tailor_table(title, nets, config):
     print("\nall on chip (skips fused): " + ", ".join(
         f"{v} {c:,} cycles ({base / c - 1:+.0%})" for v, c in on_chip.items()))
     return result
-
-
-def plot(results, path):
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 3.6), squeeze=False)
-    for ax, (title, result) in zip(axes[0], results.items()):
-        for variant, color in zip(VARIANTS, ["#4c72b0", "#dd8452", "#55a868"]):
-            for skips, style in zip(SKIP_MODES, ["-", "--", ":"]):
-                pts = sorted((p["bandwidth"], p["cycles"]) for p in result["points"]
-                             if p["variant"] == variant and p["skips"] == skips)
-                ax.plot([b for b, _ in pts], [c for _, c in pts], style, color=color,
-                        marker="o", ms=3, label=f"{variant}, {skips}")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("off-chip bytes per cycle")
-        ax.set_ylabel("cycles per inference")
-        ax.set_title(title, fontsize=10)
-    axes[0][-1].legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
-    fig.tight_layout()
-    save_png(fig, path)
 
 
 def dataflow_table(nets):

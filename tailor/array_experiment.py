@@ -14,6 +14,7 @@ models the simulation matches exactly (:mod:`rtl.array_timing`, :mod:`rtl.array_
 
 from dataclasses import replace
 
+from common.plots import pyplot, save_png
 from netdesc.builder import NetBuilder
 from rtl.array_program import SKIP_MODES, compile_program
 from rtl.array_timing import array_cycles
@@ -74,6 +75,27 @@ def rows(result):
             row += [f"{change(base['bytes'], at[(v, skips, b)]['bytes']):+.0%}" for v in variants[1:]]
             out.append(row)
     return out
+
+
+def plot(results, path):
+    """Cycles against bandwidth, per variant and skip mode: one panel per ``{title: result}``
+    of :func:`measure`."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 3.6), squeeze=False)
+    for ax, (title, result) in zip(axes[0], results.items()):
+        for variant, color in zip(VARIANTS, ["#4c72b0", "#dd8452", "#55a868"]):
+            for skips, style in zip(SKIP_MODES, ["-", "--", ":"]):
+                pts = sorted((p["bandwidth"], p["cycles"]) for p in result["points"]
+                             if p["variant"] == variant and p["skips"] == skips)
+                ax.plot([b for b, _ in pts], [c for _, c in pts], style, color=color,
+                        marker="o", ms=3, label=f"{variant}, {skips}")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("off-chip bytes per cycle")
+        ax.set_ylabel("cycles per inference")
+        ax.set_title(title, fontsize=10)
+    axes[0][-1].legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    save_png(fig, path)
 
 
 def resnet8_variants(seed=0):

@@ -1,7 +1,8 @@
 """The Tailor study, end to end: train a ResNet, derive the skip-removed and skip-shortened
 students by distillation, export all three, simulate each accelerator's RTL against the
-quantized PyTorch model bit for bit, synthesize each, build the bitstream of the best one, and
-write a report folder.
+quantized PyTorch model bit for bit, synthesize each, build the bitstream of the best one, run
+the three on the layer-serial PE array too (simulated bit for bit; cycles and off-chip traffic
+per skip mode and bandwidth: :mod:`tailor.array_experiment`), and write a report folder.
 
 ``tailor demo`` runs it on the bundled digits data; ``tailor study`` on ResNet-8 at CIFAR-10
 shape, with or without a local CIFAR-10 copy (without it, the hardware half runs on the
@@ -17,10 +18,14 @@ import numpy as np
 
 import netdesc
 from common.errors import TailorError
+from rtl.array_program import ArrayConfig
 from .study_report import write_report
 
 VARIANTS = ("baseline", "removed", "shortened")
 FALLBACK_BOARD = "ulx3s-85f"  # where a design too large for the iCEBreaker is built
+# The PE array the study runs its variants on (on-chip memory, fused adds; the experiment
+# varies memory and skip mode).
+ARRAY = ArrayConfig(4, 4, skips="fused")
 
 
 @dataclass
@@ -138,6 +143,28 @@ def _sim_check(net, hw, images, stage_progress):
     }
 
 
+def _array_study(nets, images):
+    """The variants on the PE array (:data:`ARRAY`): each simulated on ``images`` against the
+    quantized PyTorch model, and the Tailor experiment (:func:`tailor.array_experiment.measure`)."""
+    from nn.train import integer_logits
+    from rtl.pe_array import ArrayTop
+    from rtl.sim import simulate_top
+
+    from .array_experiment import measure
+
+    simulated = {}
+    for name, net in nets.items():
+        result = simulate_top(ArrayTop(net, ARRAY), netdesc.check_input(net, images))
+        mismatched = int(np.sum(result.outputs != integer_logits(net, images).numpy()))
+        if mismatched:
+            raise TailorError(f"{net.name}: the PE array's simulation differs from the quantized "
+                              f"PyTorch model in {mismatched} output values on {len(images)} "
+                              f"images")
+        simulated[name] = {"cycles_per_inference": result.steady_state_cycles
+                           or result.cycles_per_inference, "bit_exact": True}
+    return {**measure(nets, ARRAY), "simulated": simulated}
+
+
 def _synth(net, top, target, workdir):
     from platforms.synth import synthesize_net
 
@@ -171,7 +198,7 @@ def run_study(cfg, out_dir, progress=True, title=None):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     trained = data is not None
-    stage = _Stages((3 if trained else 1) + 2 * len(VARIANTS) + (1 if cfg.board else 0) + 1,
+    stage = _Stages((3 if trained else 1) + 2 * len(VARIANTS) + (1 if cfg.board else 0) + 2,
                     quiet=not progress)
     models = _models(cfg, data, out, stage, progress)
     if data is not None:
@@ -214,12 +241,17 @@ def run_study(cfg, out_dir, progress=True, title=None):
                          "cycles_per_inference": folded.cycles}}
         versions = {**versions, **result.versions}
 
+    stage(f"the PE array: simulating the three variants on {len(images)} images, its cycles "
+          f"and off-chip traffic per skip mode and bandwidth")
+    array = _array_study(nets, images)
+
     stage("writing the report")
     study = {
         "title": title or f"Tailor study: {cfg.model} on {cfg.data or 'no data (hardware only)'}",
         "summary": _summary(cfg, variants, bitstream, data),
         "targets": list(cfg.targets), "config": {k: v for k, v in asdict(cfg).items() if k != "notes"},
-        "variants": variants, "bitstream": bitstream, "tool_versions": versions,
+        "variants": variants, "bitstream": bitstream, "array": array,
+        "tool_versions": versions,
         "notes": list(cfg.notes) + build_notes + _notes(variants, trained),
     }
     return write_report(out, study)

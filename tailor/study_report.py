@@ -1,5 +1,6 @@
 """The study's report folder: ``report.md`` (one table a person reads), ``study.json`` (the data
-behind it) and plots (resources per variant; where the BRAM goes, per layer).
+behind it) and plots (resources per variant; where the BRAM goes, per layer; the PE array's
+cycles against memory bandwidth).
 
 Input is plain data (see :func:`write_report`), so the report can be rebuilt from the JSON.
 """
@@ -10,6 +11,8 @@ from pathlib import Path
 from common.io import write_text
 from common.plots import pyplot, save_png
 from common.table import format_table
+
+from . import array_experiment
 
 METRICS = ("LUT", "FF", "BRAM", "DSP")
 
@@ -62,11 +65,42 @@ def markdown(study):
               "with this tool's minimal depths and with whole-feature-map FIFOs (the H×W depth of "
               "hls4ml-style flows), so the saving the Tailor paper measured can be compared.", ""]
     lines += [f"- {note}" for note in study.get("notes", [])]
+    if study.get("array"):
+        lines += ["", *_array_section(study["array"])]
     lines += ["## Tool versions", ""]
     lines += [f"- {k}: {v}" for k, v in study["tool_versions"].items()]
     lines += ["", "Plots: `resources.png` (resources per variant), `bram_per_layer.png` "
-              "(where the block RAM goes, per layer)."]
+              "(where the block RAM goes, per layer)" +
+              (", `array_tailor.png` (the PE array's cycles against memory bandwidth)."
+               if study.get("array") else ".")]
     return "\n".join(lines) + "\n"
+
+
+def _array_section(array):
+    cfg = array["config"]
+    paper = array_experiment.PAPER
+    sims = array["simulated"]
+    on_chip = array["on_chip"]
+    base = on_chip[next(iter(on_chip))]
+    lines = [f"## The PE array (layer-serial, {cfg['rows']}×{cfg['cols']} MACs)", "",
+             "The same three networks on one weight-stationary MAC array that runs every layer in "
+             "turn. With every tensor on chip and adds fused into the conv before them, each "
+             "variant was simulated on the study's images and matched the quantized PyTorch "
+             "model bit for bit: " + ", ".join(
+                 f"{v} {s['cycles_per_inference']:,} cycles"
+                 + ("" if v == next(iter(sims)) else f" ({base / on_chip[v] - 1:+.0%})")
+                 for v, s in sims.items()) + ".", "",
+             "With tensors off chip, each variant's cycles and memory traffic, per way of "
+             "handling the skips (`separate`: the add as its own pass, as Gemmini and VTA; "
+             "`fused`: the add in the conv's output stage, its skip operand read back from "
+             "memory; `hold`: fused, the skip operand kept on chip) and memory bandwidth "
+             f"(bytes per cycle; read latency {array['latency']} cycles). The Tailor paper "
+             f"reports {paper['performance']:+.0%} performance and {paper['traffic']:+.0%} "
+             "memory bandwidth on a 2D PE array without saying how its baseline handled skips. "
+             "Figures from the cycle and traffic models, which the simulation matches exactly.",
+             "", format_table(array_experiment.HEADERS, array_experiment.rows(array),
+                              markdown=True), ""]
+    return lines
 
 
 def _plot_resources(study, path):
@@ -120,5 +154,7 @@ def write_report(outdir, study):
     write_text(outdir / "study.json", json.dumps(study, indent=1) + "\n")
     _plot_resources(study, outdir / "resources.png")
     _plot_bram_per_layer(study, study["targets"][-1], outdir / "bram_per_layer.png")
+    if study.get("array"):
+        array_experiment.plot({"the PE array": study["array"]}, outdir / "array_tailor.png")
     write_text(outdir / "report.md", markdown(study))
     return outdir / "report.md"

