@@ -5,10 +5,11 @@
 
 Needs SCALE-Sim 3.0.0 (``pip install -e '.[bench]'``). For every conv2d layer of each network
 (``resnet8``: examples/resnet8_shaped.json, ``small``: examples/small_resnet.json), the array's
-MAC and total cycles (``rtl.array_timing.step_cycles``) next to SCALE-Sim's ``ws`` dataflow on
+MAC and total cycles (``rtl.array_timing.array_cycles``) next to SCALE-Sim's ``ws`` dataflow on
 an array of the same rows × cols, with 1-byte words (SCALE-Sim's word size is fixed at 1 byte),
-and SCALE-Sim's SRAM and DRAM access counts per layer, for our off-chip traffic model to be
-compared with (``our_traffic``). "tiles / folds" counts our tile passes (tiles × column tiles ×
+and SCALE-Sim's SRAM and DRAM access counts per layer beside our off-chip traffic model's
+(``rtl.array_traffic``, the same array with tensors off chip and adds as separate passes, so
+that a conv layer reads its input and writes its output once: SCALE-Sim's setting below). "tiles / folds" counts our tile passes (tiles × column tiles ×
 pixel tiles) against SCALE-Sim's row folds × column folds. Prints figures; asserts nothing.
 
 SCALE-Sim's setting, chosen to be comparable with an array whose operands are all on chip:
@@ -46,6 +47,9 @@ Modelling differences, why ours / SCALE-Sim is not 1:
 - **pixels per fold**: SCALE-Sim streams all output pixels of a layer per fold (unbounded
   partial-sum storage); ours as many as the accumulators hold (``--accumulators``), reloading
   the tiles' weights for each further pixel tile.
+- **what is read**: ours fetches a layer's whole input tensor, one channel group per word
+  (a stride-2 1×1 projection touches a quarter of it; SCALE-Sim reads only those pixels), and
+  nothing for the stem, whose input arrives through the array's input stream.
 - **counting**: SCALE-Sim's compute cycles are the index of its last cycle, one less than
   ``folds · (2·rows + cols - 2 + pixels)``; its "incl. prefetch" total adds filling the SRAMs
   before the layer (at its estimate mode's arbitrary 10 words per cycle) and draining the
@@ -57,6 +61,7 @@ import argparse
 import math
 import sys
 import tempfile
+from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 
@@ -65,7 +70,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import netdesc  # noqa: E402
 from common.table import format_table  # noqa: E402
 from rtl.array_program import ArrayConfig, compile_program  # noqa: E402
-from rtl.array_timing import step_cycles  # noqa: E402
+from rtl.array_timing import array_cycles  # noqa: E402
+from rtl.array_traffic import array_traffic  # noqa: E402
 
 try:
     from scalesim.layout_utils import layouts
@@ -93,15 +99,6 @@ def _flat_write_cycles():
         return service_writes(self, *args, **kwargs).reshape(-1)
 
     write_buffer.service_writes = flat
-
-
-def our_traffic(program, step):
-    # The array's off-chip traffic model is not merged yet: None until it is.
-    return None
-
-
-def _shown(value):
-    return "-" if value is None else value
 
 
 def conv_layers(net, program):
@@ -160,6 +157,9 @@ def run_scalesim(rows, cols, sizes, topology_rows):
 def bench(name, config):
     net = netdesc.load(EXAMPLES / NETS[name])
     program = compile_program(net, config)
+    step_cycles = {s.layer: s for s in array_cycles(program).steps}
+    moved = {s.layer: s for s in array_traffic(compile_program(
+        net, replace(config, memory="off_chip", skips="separate"))).steps}
     convs = conv_layers(net, program)
     sizes = sram_sizes(convs)
     sims = run_scalesim(config.rows, config.cols, sizes, [row for _, _, row in convs])
@@ -169,7 +169,7 @@ def bench(name, config):
     cycles, traffic = [], []
     ours_sum = theirs_sum = 0
     for (step, layer, row), sim in zip(convs, sims):
-        ours = step_cycles(step)
+        ours = step_cycles[step.layer]
         overall, compute, stalls = (int(v) for v in sim.get_compute_report_items()[:3])
         # Detail items: (start, stop, count) for SRAM ifmap, filter, ofmap, DRAM the same.
         counts = [int(v) for v in sim.get_detail_report_items()[2::3]]
@@ -179,7 +179,9 @@ def bench(name, config):
                        f"{len(step.tiles) * step.column_tiles * step.pixel_tiles} / {folds}",
                        ours.mac, ours.total, compute, stalls, overall,
                        f"{ours.total / compute:.3f}"])
-        traffic.append([step.layer, *counts, _shown(our_traffic(program, step))])
+        ours_read, ours_written = moved[step.layer].read, moved[step.layer].written
+        traffic.append([step.layer, *counts, ours_read, f"{ours_read / counts[3]:.3f}",
+                        ours_written, f"{ours_written / counts[5]:.3f}"])
         ours_sum += ours.total
         theirs_sum += compute
     cycles.append(["all convs", "", "", sum(r[3] for r in cycles), ours_sum, theirs_sum,
@@ -191,8 +193,8 @@ def bench(name, config):
     print()
     print(format_table(["layer", "SRAM ifmap reads", "SRAM filter reads", "SRAM ofmap writes",
                         "DRAM ifmap reads", "DRAM filter reads", "DRAM ofmap writes",
-                        "ours off-chip"],
-                       traffic, align="lrrrrrrr"))
+                        "ours read (bytes)", "/ ifmap", "ours written", "/ ofmap"],
+                       traffic, align="lrrrrrrrrrr"))
 
 
 def main(argv=None):
