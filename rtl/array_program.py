@@ -35,9 +35,13 @@ every layer in turn, reading its operands from and writing its results to one on
 
 Words: a scratchpad or off-chip word holds one *channel group*, ``rows`` channels of one pixel,
 ``lane_bits`` bits each. A ``[C, H, W]`` tensor takes ``H·W·ceil(C/rows)`` words, pixel-major:
-word ``base + (y·W + x)·G + g``; a ``[N]`` tensor is a 1×1 map. Weights of conv2d / dense tiles
-are stored one *fold* (the R×C weights of one tile and column tile) per word of the on-chip
-weight memory, biases one column tile per word of the bias memory.
+word ``base + (y·W + x)·G + g``; a ``[N]`` tensor is a 1×1 map. The network's output is never
+read by a step, so it is not in the scratchpad: it has an *output memory* of its own (base 0,
+lanes as wide as its type), and ``lane_bits`` is the widest tensor the array reads (the input
+and every stored tensor but the output), not the output's (a classifier's wide logits).
+Weights of conv2d / dense tiles are stored one *fold* (the R×C weights of one tile and column
+tile) per word of the on-chip weight memory, biases one column tile per word
+(:attr:`Program.bias_bits` each).
 """
 
 from dataclasses import dataclass, field
@@ -227,15 +231,16 @@ class Program:
     """A netdesc compiled for an :class:`ArrayConfig` (see the module docstring).
 
     ``regions``: the scratchpad regions, keyed by tensor for those living on chip and by
-    ``(tensor, step)`` for a step's fetched or spilled copy; ``remote``: off-chip base word of
+    ``(tensor, step)`` for a step's fetched or spilled copy, and the output memory's (the
+    network output's, base 0); ``remote``: off-chip base word of
     each off-chip tensor; ``remote_words``: the off-chip memory's size."""
 
     net: object
     config: ArrayConfig
     steps: list
     regions: dict
-    memory_words: int
-    lane_bits: int  # D: bits per activation lane (the widest tensor type)
+    memory_words: int  # scratchpad words
+    lane_bits: int  # D: bits per scratchpad lane (the widest tensor type the array reads)
     weight_bits: int  # bits per weight, diagonal weights included
     accumulator_bits: int
     accumulators: int  # entries per column
@@ -243,6 +248,18 @@ class Program:
     remote_words: int = 0
     folds: list = field(default_factory=list)  # [rows][cols] int arrays, one per weight word
     biases: list = field(default_factory=list)  # [cols] int arrays, one per bias word
+    output_bits: int = 0  # bits per lane of the output memory (the output's type)
+
+    @property
+    def output_words(self):
+        """Words of the output memory (the output tensor's, ``rows`` lanes each)."""
+        return self.regions[self.net.output].words
+
+    @property
+    def bias_bits(self):
+        """Bits per stored bias (the widest bias value)."""
+        values = [int(v) for b in self.biases for v in b] or [0]
+        return signed_bits_for(min(values), max(values))
 
     @property
     def rows(self):
@@ -295,9 +312,11 @@ def compile_program(net, config=None):
                                        f"'accumulators' >= {widest_row}", layer=wide.name)
     places = _Places(net, config, plan, fusions)
     program = Program(net, config, [], places.regions, places.memory_words,
-                      lane_bits=max([net.input.type.bits] + [l.type.bits for l in layers]),
+                      lane_bits=max(net.type_of(t).bits for t in places.written
+                                    if t != net.output),
                       weight_bits=2, accumulator_bits=2, accumulators=acc_depth,
-                      remote=places.remote, remote_words=places.remote_words)
+                      remote=places.remote, remote_words=places.remote_words,
+                      output_bits=net.output_layer.type.bits)
     for i, layer in enumerate(plan):
         step = STEPS[layer.op](program, places.at(i), layer)
         step.rows_per_tile = min(step.out_h, acc_depth // step.out_w)
@@ -355,7 +374,8 @@ class _Places:
     On chip for their whole life: every tensor with ``memory`` on_chip; else the network's
     input and output, and with ``skips`` hold every fused add's skip operand. Every other
     tensor has an off-chip region, a scratchpad copy in the step writing it (spilled after) and
-    one in each step reading it (fetched before)."""
+    one in each step reading it (fetched before). The network's output has the output memory
+    to itself."""
 
     def __init__(self, net, config, plan, fusions):
         self.net = net
@@ -382,12 +402,14 @@ class _Places:
             if config.skips == "hold":
                 local |= {reads[i][-1] for i, layer in enumerate(plan) if layer.name in fusions}
         self.local = local
-        items = [(t, written[t], last[t]) for t in written if t in local]
+        items = [(t, written[t], last[t]) for t in written if t in local and t != net.output]
         for i, srcs in reads.items():
             items += [((t, i), i, i) for t in srcs if t not in local]
         items += [((t, i), i, i) for t, i in written.items() if t not in local]
         self.regions = _first_fit(net, items, self.rows)
         self.memory_words = max(r.base + r.words for r in self.regions.values())
+        out = _first_fit(net, [(net.output, written[net.output], last[net.output])], self.rows)
+        self.regions.update(out)
         self.remote, self.remote_words = {}, 0
         for t in written:
             if t not in local:

@@ -8,10 +8,12 @@ One inference, with the input streamed at full rate and the output taken at once
 - **per step**: one cycle to read the step's record; with off-chip memory, per fetch one cycle
   for its record and the fetch itself, and one more record cycle; then for every column tile
   and pixel tile of ``P`` output pixels: per tile 2 set-up cycles (tile record, weight fold)
-  and ``P`` *MAC cycles* (one output pixel each), then 1 cycle draining the MAC stage and ``P``
-  cycles through the output stage; 1 cycle for the last output write; then the spill;
+  and ``P`` *MAC cycles* (one output pixel each), then 4 cycles draining the MAC pipeline and
+  ``P`` cycles into the output pipeline (the next set-up overlaps its last stages); 5 cycles
+  for the output pipeline's last pixels; then the spill;
 - **output**: per output pixel, one cycle per channel group, one to take the last group and
-  one to send the beat.
+  one to send the beat; an output of one pixel is sent in one cycle (the output stage wrote
+  the beat itself).
 
 A transfer of ``n`` words: the memory takes a request every ``c`` cycles
 (:func:`rtl.offchip.cycles_per_word`), the first as soon as both the array and the memory are
@@ -28,8 +30,10 @@ from .offchip import cycles_per_word
 
 TILE_SETUP = 2  # tile record read, then the weight fold and address counters loaded
 STEP_OPEN = 1  # the step record's read latency
-STEP_CLOSE = 1  # the last output-stage write
-DRAIN = 1  # the MAC stage of the last pixel, before the output stage reads the accumulators
+OUTPUT_LATENCY = 5  # output pipeline: an accumulator word read to its result written
+STEP_CLOSE = OUTPUT_LATENCY  # the output pipeline's last pixels
+MAC_LATENCY = 4  # MAC pipeline: a MAC cycle's scratchpad read to its accumulator written
+DRAIN = MAC_LATENCY  # the MAC pipeline's last pixels, before the output stage reads them
 TRANSFER_RECORD = 1  # a transfer record's read latency (one more ends the fetches)
 BEAT_EXTRA = 2  # per output beat: the last group's read latency, then the send
 
@@ -108,7 +112,8 @@ def array_cycles(program, bytes_per_cycle=None, latency=None):
     out = program.regions[net.output]
     pixels_in = net.input.shape[1] * net.input.shape[2]
     load = pixels_in * inp.groups
-    output = out.words // out.groups * (out.groups + BEAT_EXTRA)
+    pixels_out = out.words // out.groups
+    output = pixels_out * (out.groups + BEAT_EXTRA) if pixels_out > 1 else 1
     off_chip = program.config.memory == "off_chip"
     memory = _Memory(cycles_per_word(program, bytes_per_cycle), latency) if off_chip else None
     now = 0

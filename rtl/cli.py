@@ -124,8 +124,7 @@ def cmd_sim(args):
         "arch": args.arch,
     }
     if args.arch == "array":
-        program = (top.top if args.arch == "array" and hasattr(top, "top") else top).program
-        report["array"] = _array_report(program, args.bandwidth, args.latency)
+        report["array"] = _array_report(top.program, args.bandwidth, args.latency)
     else:
         report.update(parallelism=top.hw.parallelism, fifos=_fifo_rows(top.fifo_report))
     if args.json:

@@ -21,9 +21,6 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-DEFAULT_LATENCY = 10
-
-
 def port_signature(program):
     """The memory port of ``program``'s array: ``req`` (Out) and ``rsp`` (In) streams."""
     width = program.rows * program.lane_bits
@@ -43,7 +40,7 @@ class OffChipMemory(wiring.Component):
 
     Ports: ``port`` (the array's ``mem``, flipped), ``reads`` and ``writes`` (words taken)."""
 
-    def __init__(self, program, bytes_per_cycle, latency=DEFAULT_LATENCY):
+    def __init__(self, program, bytes_per_cycle, latency):
         if bytes_per_cycle < 1 or latency < 1:
             raise ValueError(f"bandwidth and latency must be at least 1 (got {bytes_per_cycle} "
                              f"bytes/cycle, {latency} cycles)")

@@ -123,7 +123,8 @@ def test_resnet8_shaped_uses_its_macs():
 
 def test_signed_wide_output_and_negative_weights_at_the_type_edges():
     """A signed 4-bit input at its extremes, a 16-bit signed output: lanes as wide as the widest
-    tensor, read back signed or unsigned per tensor."""
+    tensor the array reads (the output has a memory of its own), read back signed or unsigned
+    per tensor."""
     b = NetBuilder("edges", (3, 5, 4), bits=4, signed=True, rng=7)
     x = b.conv("c1", 5, stride=2, relu=False, signed=True)
     y = b.conv("c2", 5, kernel=1, padding=0, src=x, relu=True)
@@ -131,8 +132,22 @@ def test_signed_wide_output_and_negative_weights_at_the_type_edges():
     b.global_avg_pool("gap")
     b.dense("fc", 3, bits=16)
     net = b.build()
+    read = [net.input.type.bits] + [l.type.bits for l in net.layers if l.name != net.output]
+    assert compile_program(net).lane_bits == max(read) < net.output_layer.type.bits
     for shape in [(2, 2), (4, 1)]:
         _check(net, ArrayConfig(*shape), count=3, seed=2)
+
+
+@pytest.mark.parametrize("joint", [True, False])
+def test_bias_words_with_the_tile_records_or_apart(monkeypatch, joint):
+    """The bias words share the tile records' memory or have one of their own, whichever
+    takes fewer block RAMs (forced both ways here); and weights split over several memories."""
+    import rtl.pe_array as pe_array
+
+    monkeypatch.setattr(pe_array, "_block_rams", (lambda depth, width: int(depth > 0)) if joint
+                        else (lambda depth, width: depth * width))
+    monkeypatch.setattr(pe_array, "FOLD_CHUNK", 16)
+    _check(netdesc.load(EXAMPLES / "small_resnet.json"), ArrayConfig(4, 2, skips="fused"))
 
 
 def test_accumulators_narrower_than_a_row_are_refused():

@@ -24,8 +24,8 @@ from .study_report import write_report
 VARIANTS = ("baseline", "removed", "shortened")
 FALLBACK_BOARD = "ulx3s-85f"  # where a design too large for the iCEBreaker is built
 # The PE array the study runs its variants on (on-chip memory, fused adds; the experiment
-# varies memory and skip mode).
-ARRAY = ArrayConfig(4, 4, skips="fused")
+# varies memory and skip mode): 8 MACs, the iCE40UP5K's 8 DSP blocks.
+ARRAY = ArrayConfig(4, 2, skips="fused")
 
 
 @dataclass
@@ -165,6 +165,24 @@ def _array_study(nets, images):
     return {**measure(nets, ARRAY), "simulated": simulated}
 
 
+def _array_bitstream(net, board, out, notes):
+    """Build ``net`` on the PE array (:data:`ARRAY`) for ``board``; ``None``, and a note with
+    the figures, when it does not fit."""
+    from platforms.build import DoesNotFit, build
+    from rtl.hwconfig import HwConfig
+
+    try:
+        result = build(net, board, out / "bitstream" / f"{board}-array", arch="array",
+                       hw=HwConfig(array=ARRAY))
+    except DoesNotFit as e:
+        notes.append(f"'{net.name}' on the PE array: {e}.")
+        return None
+    return {"variant": net.name, "board": result.board, "fmax_mhz": result.fmax_mhz,
+            "clock_mhz": result.clock_mhz, "utilisation": result.utilisation,
+            "file": f"bitstream/{board}-array/{result.bitstream}",
+            "seconds": round(result.seconds, 1), "versions": result.versions}
+
+
 def _synth(net, top, target, workdir):
     from platforms.synth import synthesize_net
 
@@ -198,7 +216,7 @@ def run_study(cfg, out_dir, progress=True, title=None):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     trained = data is not None
-    stage = _Stages((3 if trained else 1) + 2 * len(VARIANTS) + (1 if cfg.board else 0) + 2,
+    stage = _Stages((3 if trained else 1) + 2 * len(VARIANTS) + (2 if cfg.board else 0) + 2,
                     quiet=not progress)
     models = _models(cfg, data, out, stage, progress)
     if data is not None:
@@ -244,6 +262,12 @@ def run_study(cfg, out_dir, progress=True, title=None):
     stage(f"the PE array: simulating the three variants on {len(images)} images, its cycles "
           f"and off-chip traffic per skip mode and bandwidth")
     array = _array_study(nets, images)
+    if cfg.board:
+        best = _best(variants, cfg.targets, cfg.tolerance_pt)["name"]
+        stage(f"building the {cfg.board} bitstream of '{best}' on the PE array")
+        array["bitstream"] = _array_bitstream(nets[best], cfg.board, out, build_notes)
+        if array["bitstream"]:
+            versions = {**versions, **array["bitstream"].pop("versions")}
 
     stage("writing the report")
     study = {

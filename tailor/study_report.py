@@ -100,6 +100,13 @@ def _array_section(array):
              "Figures from the cycle and traffic models, which the simulation matches exactly.",
              "", format_table(array_experiment.HEADERS, array_experiment.rows(array),
                               markdown=True), ""]
+    bit = array.get("bitstream")
+    if bit:
+        used = ", ".join(f"{k} {v['used']:,} of {v['available']:,}"
+                         for k, v in sorted(bit["utilisation"].items()) if v["used"])
+        lines += [f"Bitstream: '{bit['variant']}' on this array for the {bit['board']}, "
+                  f"Fmax {bit['fmax_mhz']:.1f} MHz (board clock {bit['clock_mhz']:g} MHz), "
+                  f"`{bit['file']}`; {used}.", ""]
     return lines
 
 

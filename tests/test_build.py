@@ -11,7 +11,7 @@ import netdesc
 from platforms.board_top import UartAccelerator
 from platforms.boards import BOARDS
 from platforms.critical_path import critical_path
-from platforms.build import (build, build_design, check_report, fit_failure, minimal_hw,
+from platforms.build import (build, build_design, check_report, fit_failure, fmax_mhz, minimal_hw,
                              overuse)
 from platforms.regression import tiny_net
 from rtl.streams import pixel_signature
@@ -147,3 +147,9 @@ def test_critical_path_by_engine():
     assert path.through == [["l2", ["rtl/mac.py:121", "rtl/mac.py:162"]], ["uart", []]]
     assert "l2 (rtl/mac.py:121, rtl/mac.py:162) -> uart" in path.text()
     assert critical_path({"critical_paths": []}) is None
+
+
+def test_fmax_is_the_board_clocks_not_a_packer_nets():
+    report = {"fmax": {"$PACKER_GND_NET_$glb_clk": {"achieved": 256.0, "constraint": 12.0},
+                       "clk": {"achieved": 11.09, "constraint": 12.0}}}
+    assert fmax_mhz(report, 12.0) == 11.09
