@@ -251,11 +251,6 @@ class Program:
     output_bits: int = 0  # bits per lane of the output memory (the output's type)
 
     @property
-    def output_words(self):
-        """Words of the output memory (the output tensor's, ``rows`` lanes each)."""
-        return self.regions[self.net.output].words
-
-    @property
     def bias_bits(self):
         """Bits per stored bias (the widest bias value)."""
         values = [int(v) for b in self.biases for v in b] or [0]

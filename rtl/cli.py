@@ -177,15 +177,14 @@ def _array_report(program, bandwidth, latency):
     moving ``bandwidth`` bytes per cycle at ``latency``."""
     from .array_timing import array_cycles
     from .array_traffic import array_traffic
-    off_chip = program.config.memory == "off_chip"
-    cycles = array_cycles(program, bandwidth, latency) if off_chip else array_cycles(program)
+    cycles = array_cycles(program, bandwidth, latency)  # the memory's figures when off chip
     traffic = array_traffic(program)
     layers = [{"layer": c.layer, "op": c.op, "mac_cycles": c.mac, "cycles": c.total,
                "mac_use": round(c.utilisation, 3), "bytes_read": t.reads,
                "bytes_written": t.written} for c, t in zip(cycles.steps, traffic.steps)]
     return {
         "config": program.config.to_json_obj(),
-        "memory_port": {"bytes_per_cycle": bandwidth, "latency": latency} if off_chip else None,
+        "memory_port": cycles.memory or None,
         "scratchpad_words": program.memory_words, "word_bytes": program.word_bytes,
         "layers": layers,
         "streams": {"input_bytes": traffic.input_bytes, "output_bytes": traffic.output_bytes},
