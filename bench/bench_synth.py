@@ -12,12 +12,13 @@ toolchain upgrade and commit the JSON files with that change. ``--repeat 2`` syn
 design twice and says whether the two runs gave identical numbers.
 
 ``--builds`` builds the UART accelerator for both boards from digits-sized networks
-(``examples/small_resnet.json`` and a one-block variant, :func:`digits_block`) and prints
-nextpnr's utilisation, Fmax, build time, the latency of one inference in cycles (timing model)
-and in ms at the Fmax, and the critical path's layer, or why a build failed (a design that does
-not fit). The folded configs are those `tailor build` picks for the board; "no MAC registers"
-is the same config with ``registered_macs`` off. Anchors: fpgaConvNet runs ResNet-8 in 3.15 ms
-(125 MHz, Zybo Z7-10), hls4ml's MLPerf Tiny ResNet in 7.6 ms.
+(``examples/small_resnet.json`` and a one-block variant, :func:`digits_block`), ResNet-8-shaped
+folded to 300,000 cycles for the ULX3S-85F, and small_resnet on the PE array for the
+iCEBreaker, and prints nextpnr's utilisation, Fmax, build time, the latency of one inference in
+cycles (timing model) and in ms at the Fmax, and the critical path's place, or why a build
+failed (a design that does not fit). The folded configs are those `tailor build` (or `tailor
+fold --cycles`) picks for the board; "no MAC registers" is the same config with
+``registered_macs`` off. The anchors are printed below the table.
 
 ResNet-8-shaped synthesis takes minutes per target (it is measured here, not in the tests).
 Prints figures; asserts nothing.
@@ -38,10 +39,12 @@ from netdesc.builder import NetBuilder  # noqa: E402
 from platforms.build import build, minimal_hw  # noqa: E402
 from platforms.cli import run_fold  # noqa: E402
 from platforms.fold import device_for  # noqa: E402
+from rtl.array_program import ArrayConfig, compile_program  # noqa: E402
+from rtl.array_timing import array_cycles  # noqa: E402
 from rtl.hwconfig import HwConfig  # noqa: E402
 from rtl.network import NetworkTop  # noqa: E402
 from rtl.plan import predict  # noqa: E402
-from platforms.regression import BASELINES, reference_nets, save_baseline  # noqa: E402
+from platforms.regression import BASELINES, EXAMPLES, reference_nets, save_baseline  # noqa: E402
 from common.errors import TailorError  # noqa: E402
 from platforms.resources import CATEGORIES, TARGETS  # noqa: E402
 from platforms.synth import synthesize_net  # noqa: E402
@@ -68,7 +71,12 @@ def digits_block(rng=0):
 BUILDS = [("small_resnet", "ulx3s-85f", "default"), ("small_resnet", "ulx3s-85f", "folded"),
           ("small_resnet", "ulx3s-85f", "folded, no MAC registers"),
           ("small_resnet", "icebreaker", "1 MAC/layer"),
-          ("digits_block", "icebreaker", "1 MAC/layer"), ("digits_block", "ulx3s-85f", "default")]
+          ("small_resnet", "icebreaker", "PE array 4x2"),
+          ("digits_block", "icebreaker", "1 MAC/layer"), ("digits_block", "ulx3s-85f", "default"),
+          ("resnet8_shaped", "ulx3s-85f", "folded to 300k cycles")]
+ARRAY = ArrayConfig(4, 2, skips="fused")  # the demo's array
+ANCHORS = [("fpgaConvNet", "ResNet-8", "Zybo Z7-10 (xc7z010)", "125 MHz", "3.15 ms"),
+           ("hls4ml", "MLPerf Tiny ResNet", "-", "-", "7.6 ms")]
 # nextpnr resources per board: logic, FF, block RAM, DSP, LUT RAM (None: not reported apart).
 _BOARD_RESOURCES = {"icebreaker": ("ICESTORM_LC", None, "ICESTORM_RAM", "ICESTORM_DSP", None),
                     "ulx3s-85f": ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D",
@@ -81,22 +89,29 @@ def _hw(net, board, hw_name, folded):
         return HwConfig.default(net)
     if hw_name == "1 MAC/layer":
         return minimal_hw(net)
+    if hw_name == "PE array 4x2":
+        return HwConfig(array=ARRAY)
+    if hw_name == "folded to 300k cycles":
+        return run_fold(net, device_for(board=board), cycles=300_000).hw
     if (net.name, board) not in folded:
         folded[net.name, board] = run_fold(net, device_for(board=board)).hw
     return replace(folded[net.name, board], registered_macs=hw_name == "folded")
 
 
 def run_builds():
-    nets = {"small_resnet": reference_nets()["small_resnet"], "digits_block": digits_block()}
+    nets = {"small_resnet": reference_nets()["small_resnet"], "digits_block": digits_block(),
+            "resnet8_shaped": netdesc.load(EXAMPLES / "resnet8_shaped.json")}
     rows, folded = [], {}
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
         for n, (name, board, hw_name) in enumerate(tqdm(BUILDS, desc="builds", file=sys.stderr)):
             net = nets[name]
             hw = _hw(net, board, hw_name, folded)
-            latency = predict(NetworkTop(net, hw).plan, 1)[0]
+            arch = "array" if hw.array else "dataflow"
+            latency = (array_cycles(compile_program(net, hw.array)).latency if hw.array else
+                       predict(NetworkTop(net, hw).plan, 1)[0])
             start = time.monotonic()
             try:
-                r = build(net, board, Path(tmp) / f"{n}-{name}-{board}", hw=hw)
+                r = build(net, board, Path(tmp) / f"{n}-{name}-{board}", hw=hw, arch=arch)
             except TailorError as e:
                 rows.append([name, board, hw_name, "-", "-", "-", "-", "-", "-",
                              round(time.monotonic() - start, 1), f"{latency:,}", "-",
@@ -110,6 +125,8 @@ def run_builds():
     print(format_table(["net", "board", "hw", "logic (LC / COMB)", "FF", "BRAM", "DSP",
                         "LUT-RAM (RAMW)", "Fmax MHz", "build s", "latency cycles",
                         "latency ms", "critical path / result"], rows))
+    print("\nanchors (published):")
+    print(format_table(["tool", "network", "device", "clock", "latency"], ANCHORS))
 
 
 def main(argv=None):

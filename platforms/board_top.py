@@ -119,7 +119,8 @@ class TensorDeserializer(wiring.Component):
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += raw.word_select(count, 8).eq(self.i.payload)
+            # Bytes shift in from the top, so the first ends at the bottom: no byte decoder.
+            m.d.sync += raw.eq(Cat(raw[8:], self.i.payload))
             with m.If(count == self.nbytes - 1):
                 m.d.sync += [count.eq(0), self.o.valid.eq(1)]
             with m.Else():
@@ -144,8 +145,9 @@ class TensorSerializer(wiring.Component):
 
     Each element goes out as ``ceil(bits / 8)`` bytes, little-endian, sign-extended when
     signed. For an ``[N]`` tensor (one beat) the argmax byte follows the N elements. A beat is
-    taken from ``i`` only when the previous one has been sent entirely; ``done`` pulses for one
-    cycle when the last byte of a tensor (argmax included) is taken by ``o``.
+    taken from ``i`` only when the previous one has been sent entirely, and each byte is offered
+    on ``o`` from the cycle after the previous one was taken; ``done`` pulses for one cycle when
+    the last byte of a tensor (argmax included) is taken by ``o``.
     """
 
     def __init__(self, shape, ttype):
@@ -161,32 +163,43 @@ class TensorSerializer(wiring.Component):
         m = Module()
         t = self.ttype
         eb = element_bytes(t)
+        # The beat shifts down one element at a time, so the element being sent (and compared
+        # for the argmax) is always at the bottom: no element multiplexer before the comparator.
         held = Signal(t.bits * self.channels)
         element = Signal(range(self.channels))
         byte = Signal(range(eb))
         beat = Signal(range(self.beats))
         value = Signal(signed(t.bits) if t.signed else unsigned(t.bits))
         wide = Signal(8 * eb)
-        m.d.comb += [value.eq(held.word_select(element, t.bits)), wide.eq(value)]
+        m.d.comb += [value.eq(held[:t.bits]), wide.eq(value)]
         last_byte = (byte == eb - 1) & (element == self.channels - 1)
         best = Signal.like(value)
         best_index = Signal(8)
+        # A byte is offered one cycle after the previous one was taken, so that the argmax
+        # comparison can come from a register (a cycle per byte, against a UART's thousand).
+        settled = Signal()
+        greater = Signal()
+        m.d.sync += [settled.eq(1), greater.eq(value > best)]
 
         with m.FSM():
             with m.State("take"):
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
-                    m.d.sync += [held.eq(self.i.payload.as_value()), element.eq(0), byte.eq(0)]
+                    m.d.sync += [held.eq(self.i.payload.as_value()), element.eq(0), byte.eq(0),
+                                 settled.eq(0)]
                     m.next = "send"
             with m.State("send"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(wide.word_select(byte, 8))]
-                with m.If(self.o.ready):
+                m.d.comb += [self.o.valid.eq(settled),
+                             self.o.payload.eq(wide.word_select(byte, 8))]
+                with m.If(self.o.valid & self.o.ready):
+                    m.d.sync += settled.eq(0)
                     if self.argmax:
                         # Strictly greater: the first of equal maxima wins, as numpy.argmax.
-                        with m.If((byte == 0) & ((element == 0) | (value > best))):
+                        with m.If((byte == 0) & ((element == 0) | greater)):
                             m.d.sync += [best.eq(value), best_index.eq(element)]
                     with m.If(byte == eb - 1):
-                        m.d.sync += [byte.eq(0), element.eq(element + 1)]
+                        m.d.sync += [byte.eq(0), element.eq(element + 1),
+                                     held.eq(held >> t.bits)]
                     with m.Else():
                         m.d.sync += byte.eq(byte + 1)
                     with m.If(last_byte):

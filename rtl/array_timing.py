@@ -30,7 +30,7 @@ from .offchip import cycles_per_word
 
 TILE_SETUP = 2  # tile record read, then the weight fold and address counters loaded
 STEP_OPEN = 1  # the step record's read latency
-OUTPUT_LATENCY = 5  # output pipeline: an accumulator word read to its result written
+OUTPUT_LATENCY = 7  # output pipeline: an accumulator word read to its result written
 STEP_CLOSE = OUTPUT_LATENCY  # the output pipeline's last pixels
 MAC_LATENCY = 4  # MAC pipeline: a MAC cycle's scratchpad read to its accumulator written
 DRAIN = MAC_LATENCY  # the MAC pipeline's last pixels, before the output stage reads them

@@ -29,10 +29,12 @@ products to (or, for a max pool, takes the maximum with) the accumulator, or wit
 tile starts from the bias (read from the tile memory during the first tile's first MAC cycle,
 kept in a register per column). The operand and product registers are the DSP blocks' own, so
 that no path runs through a DSP combinationally. After the last tile and the pipeline's drain,
-the **output stage** reads one accumulator word per cycle into its pipeline (5 stages):
-round-half-up shift; saturation to bounds that hold the ReLU, and the skip operand's read; the
-fused add's ``(v << la) + (skip << lb)``; its shift; its saturation (for a step with no fused
-add, a shift of 0 and the same bounds: the identity) and the write into the output's lanes.
+the **output stage** reads one accumulator word per cycle into its pipeline (7 stages):
+round-half-up shift (the rounding constant, then the shift beside the comparisons with the
+bounds, taken before the shift), with the skip operand's read; saturation to bounds that hold
+the ReLU (a selection); the fused add's ``(v << la) + (skip << lb)``; its
+shift; its saturation (for a step with no fused add, a shift of 0 and the same bounds: the
+identity); the write into the output's lanes.
 The next tile's set-up overlaps the pipeline's last stages; a step closes when they are done.
 :mod:`rtl.array_timing` counts these cycles.
 """
@@ -123,6 +125,8 @@ def _step_record(net, step, tile_base, bias_base, transfer_base, address_bits, p
         "bias_base": bias_base + (step.bias_base or 0),
         "pad_addr": pad_addr, "shift": step.shift, "round": (1 << step.shift) >> 1,
         "lo": step.lo, "hi": step.hi,
+        # the bounds before the shift: (x >> s) < lo iff x < lo << s, > hi iff >= (hi + 1) << s
+        "lo_before_shift": step.lo << step.shift, "over_before_shift": (step.hi + 1) << step.shift,
         # the fused add's stage; without one, the identity (shift 0, the same bounds)
         "fused": int(fused is not None),
         "skip_offset": fused.skip_offset & wrap if fused else 0,
@@ -150,9 +154,17 @@ def _shift_round(value, shift, rounding):
     return (value + rounding) >> shift
 
 
-def _saturate(value, lo, hi):
-    """Saturation to ``[lo, hi]``: the second half of ``netdesc.requantize``."""
-    return Mux(value < lo, lo, Mux(value > hi, hi, value))
+def _saturate(value, lo, hi, width):
+    """Saturation to ``[lo, hi]``, bounds that fit ``signed(width)``: the second half of
+    ``netdesc.requantize``. A value outside ``signed(width)`` (its bits from ``width - 1`` up
+    not all equal) goes to the bound of its sign; only a value inside is compared with the
+    bounds, so the comparators are ``width`` bits long, not the value's."""
+    if len(value) <= width:
+        return Mux(value < lo, lo, Mux(value > hi, hi, value))
+    top = value[width - 1:]
+    fits = (top == 0) | (top == (1 << len(top)) - 1)
+    small = value[:width].as_signed()
+    return Mux(fits, Mux(small < lo, lo, Mux(small > hi, hi, small)), Mux(value[-1], lo, hi))
 
 
 class ArrayTop(wiring.Component):
@@ -307,6 +319,12 @@ class ArrayTop(wiring.Component):
         row_addr = Signal(AW)
         iy = Signal(signed(signed_bits_for(min(iy_lo, 0), iy_hi + 1)))
         ix = Signal(signed(signed_bits_for(min(ix_lo, 0), ix_hi + 1)))
+        # iy - in_h and ix - in_w walk beside them, so that a pixel is inside the map when
+        # four sign bits say so: no comparator on the path into the scratchpad's read address
+        iy_past = Signal(signed(signed_bits_for(min(iy_lo, 0) - max(s.in_h for s in steps),
+                                                iy_hi + 1)))
+        ix_past = Signal(signed(signed_bits_for(min(ix_lo, 0) - max(s.in_w for s in steps),
+                                                ix_hi + 1)))
         ox = Signal(range(max(s.out_w for s in steps)))
         p = Signal(range(prog.accumulators))
         p_last = Signal.like(p)  # the pixel tile's last pixel
@@ -315,6 +333,7 @@ class ArrayTop(wiring.Component):
         signed_now = Signal()
         diag_now = Signal(signed(WB))
         dx_now = Signal.like(ix)
+        dx_past_now = Signal.like(ix_past)
 
         # -- MAC pipeline: stage 1 (operands), 2 (products), 3 (column sums), 4 (accumulation) --
         # The operand and product registers are meant for the DSP blocks' own (Yosys merges a
@@ -376,8 +395,9 @@ class ArrayTop(wiring.Component):
                     with m.Else():
                         m.d.sync += bias[c].eq(0)
 
-        # -- output pipeline: stage 1 (shift), 2 (saturate; the skip operand's read), 3 (fused
-        #    add), 4 (shift), 5 (saturate, write) ---------------------------------------------
+        # -- output pipeline: stage 1 (rounding), 2 (shift; the skip operand's read), 3
+        #    (saturate; the skip operand's lane), 4 (fused add), 5 (shift), 6 (saturate), 7
+        #    (write) ---------------------------------------------------------------------------
         assert DRAIN >= 2 and OUTPUT_LATENCY <= TILE_SETUP + 1 + DRAIN
         o_valid = [Signal(name=f"o{k}_valid") for k in range(1, OUTPUT_LATENCY + 1)]
         o_lane = [Signal(range(K), name=f"o{k}_lane") for k in range(1, OUTPUT_LATENCY + 1)]
@@ -395,28 +415,39 @@ class ArrayTop(wiring.Component):
         VW2 = signed_bits_for(min(add_lo), max(add_hi))
         results = []
         for c in range(C):
-            q1 = Signal(signed(A + 1), name=f"q1_{c}", reset_less=True)
-            m.d.sync += q1.eq(_shift_round(acc_word[c], st.shift, st["round"]))
+            # the rounding constant is added a stage before the shift: an adder's carry chain
+            # and a barrel shifter in one cycle were the array's longest path on the iCE40
+            rounded = Signal(signed(A + 1), name=f"rounded_{c}", reset_less=True)
+            m.d.sync += rounded.eq(acc_word[c] + st["round"])
+            # the bounds are compared before the shift, beside it, so that stage 3 only selects
+            q1 = Signal(signed(VW), name=f"q1_{c}", reset_less=True)
+            under = Signal(name=f"under_{c}", reset_less=True)
+            over = Signal(name=f"over_{c}", reset_less=True)
+            m.d.sync += [q1.eq(rounded >> st.shift), under.eq(rounded < st.lo_before_shift),
+                         over.eq(rounded >= st.over_before_shift)]
             v = Signal(signed(VW), name=f"v_{c}", reset_less=True)
-            m.d.sync += v.eq(_saturate(q1, st.lo, st.hi))
+            m.d.sync += v.eq(Mux(under, st.lo, Mux(over, st.hi, q1)))
             if any_fused:
-                # the skip operand's lane of this column
+                # the skip operand's lane of this column, read in stage 2, held for stage 4
                 lanes = [word[(k * C + c) * D:(k * C + c + 1) * D] for k in range(K)]
                 raw = Array(lanes)[o_lane[2]] if K > 1 else lanes[0]
-                skip = Mux(st.fused, Cat(raw, st.skip_signed & raw[-1]).as_signed(), 0)
+                skip = Signal(signed(D + 1), name=f"skip_{c}", reset_less=True)
+                m.d.sync += skip.eq(Mux(st.fused, Cat(raw, st.skip_signed & raw[-1]).as_signed(),
+                                        0))
                 tsum = Signal(signed(max(VW, D + 1) + prog.max_shift + 1), name=f"tsum_{c}",
                               reset_less=True)
                 m.d.sync += tsum.eq((v << st.main_shift) + (skip << st.skip_shift))
                 q2 = Signal(signed(len(tsum) + 1), name=f"q2_{c}", reset_less=True)
                 m.d.sync += q2.eq(_shift_round(tsum, st.add_shift, st.add_round))
-                res = Signal(signed(VW2), name=f"res_{c}")
-                m.d.comb += res.eq(_saturate(q2, st.add_lo, st.add_hi))
+                res = Signal(signed(VW2), name=f"res_{c}", reset_less=True)
+                m.d.sync += res.eq(_saturate(q2, st.add_lo, st.add_hi, VW2))
             else:
-                # no fused add: stages 3 and 4 only carry the value
-                v3 = Signal(signed(VW), name=f"v3_{c}", reset_less=True)
-                v4 = Signal(signed(VW), name=f"v4_{c}", reset_less=True)
-                m.d.sync += [v3.eq(v), v4.eq(v3)]
-                res = v4
+                # no fused add: stages 4 to 6 only carry the value
+                res = v
+                for k in range(3):
+                    carried = Signal(signed(VW), name=f"v{k + 4}_{c}", reset_less=True)
+                    m.d.sync += carried.eq(res)
+                    res = carried
             results.append(res)
 
         # -- scratchpad write port: output stage, input load, fetched words ---------------------
@@ -493,7 +524,9 @@ class ArrayTop(wiring.Component):
             if any_diagonal:
                 start = start + Mux(st.diagonal, ct_group, 0)
             m.d.sync += [addr.eq(start), row_addr.eq(start), iy.eq(tl.dy + pt_iy),
-                         ix.eq(tl.dx), dx_now.eq(tl.dx), signed_now.eq(tl.signed),
+                         iy_past.eq(tl.dy + pt_iy - st.in_h), ix.eq(tl.dx),
+                         ix_past.eq(tl.dx - st.in_w), dx_now.eq(tl.dx),
+                         dx_past_now.eq(tl.dx - st.in_w), signed_now.eq(tl.signed),
                          diag_now.eq(tl.diagonal), ox.eq(0), p.eq(0),
                          p_last.eq(Mux(pt == st.last_pixel_tile, st.last_p, st.full_p))]
 
@@ -507,9 +540,11 @@ class ArrayTop(wiring.Component):
             with m.If(ox == st.last_x):
                 m.d.sync += [ox.eq(0), row_addr.eq(row_addr + st.row_step),
                              addr.eq(row_addr + st.row_step), iy.eq(iy + st.stride),
-                             ix.eq(dx_now)]
+                             iy_past.eq(iy_past + st.stride), ix.eq(dx_now),
+                             ix_past.eq(dx_past_now)]
             with m.Else():
-                m.d.sync += [ox.eq(ox + 1), addr.eq(addr + st.x_step), ix.eq(ix + st.stride)]
+                m.d.sync += [ox.eq(ox + 1), addr.eq(addr + st.x_step), ix.eq(ix + st.stride),
+                             ix_past.eq(ix_past + st.stride)]
 
         def next_column_tile():
             m.d.sync += [pt.eq(0), pt_addr.eq(0), pt_iy.eq(0), pt_out.eq(0), ct.eq(ct + 1),
@@ -562,7 +597,7 @@ class ArrayTop(wiring.Component):
             with m.State("MAC"):
                 if joint:
                     m.d.comb += tile_addr.eq(bias_addr)
-                inside = (iy >= 0) & (iy < st.in_h) & (ix >= 0) & (ix < st.in_w)
+                inside = ~iy[-1] & iy_past[-1] & ~ix[-1] & ix_past[-1]
                 m.d.comb += read_addr.eq(Mux(inside, addr, st.pad_addr))
                 m.d.sync += [s_valid[0].eq(1), s_first[0].eq(t == 0), s_p[0].eq(p),
                              bias_load.eq((t == 0) & (p == 0))]

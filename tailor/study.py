@@ -165,21 +165,22 @@ def _array_study(nets, images):
     return {**measure(nets, ARRAY), "simulated": simulated}
 
 
-def _array_bitstream(net, board, out, notes):
+def _array_bitstream(variant, net, board, out, notes):
     """Build ``net`` on the PE array (:data:`ARRAY`) for ``board``; ``None``, and a note with
     the figures, when it does not fit."""
     from platforms.build import DoesNotFit, build
     from rtl.hwconfig import HwConfig
 
     try:
-        result = build(net, board, out / "bitstream" / f"{board}-array", arch="array",
+        result = build(net, board, out / "bitstream" / f"{board}-array" / variant, arch="array",
                        hw=HwConfig(array=ARRAY))
     except DoesNotFit as e:
         notes.append(f"'{net.name}' on the PE array: {e}.")
         return None
-    return {"variant": net.name, "board": result.board, "fmax_mhz": result.fmax_mhz,
+    return {"variant": variant, "board": result.board, "fmax_mhz": result.fmax_mhz,
             "clock_mhz": result.clock_mhz, "utilisation": result.utilisation,
-            "file": f"bitstream/{board}-array/{result.bitstream}",
+            "critical_path": result.critical_path,
+            "file": f"bitstream/{board}-array/{variant}/{result.bitstream}",
             "seconds": round(result.seconds, 1), "versions": result.versions}
 
 
@@ -263,11 +264,11 @@ def run_study(cfg, out_dir, progress=True, title=None):
           f"and off-chip traffic per skip mode and bandwidth")
     array = _array_study(nets, images)
     if cfg.board:
-        best = _best(variants, cfg.targets, cfg.tolerance_pt)["name"]
-        stage(f"building the {cfg.board} bitstream of '{best}' on the PE array")
-        array["bitstream"] = _array_bitstream(nets[best], cfg.board, out, build_notes)
-        if array["bitstream"]:
-            versions = {**versions, **array["bitstream"].pop("versions")}
+        stage(f"building the {cfg.board} bitstreams of the three variants on the PE array")
+        built = (_array_bitstream(v, net, cfg.board, out, build_notes) for v, net in nets.items())
+        array["bitstreams"] = [b for b in built if b]
+        for b in array["bitstreams"]:
+            versions = {**versions, **b.pop("versions")}
 
     stage("writing the report")
     study = {

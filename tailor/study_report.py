@@ -100,14 +100,38 @@ def _array_section(array):
              "Figures from the cycle and traffic models, which the simulation matches exactly.",
              "", format_table(array_experiment.HEADERS, array_experiment.rows(array),
                               markdown=True), ""]
-    bit = array.get("bitstream")
-    if bit:
-        used = ", ".join(f"{k} {v['used']:,} of {v['available']:,}"
-                         for k, v in sorted(bit["utilisation"].items()) if v["used"])
-        lines += [f"Bitstream: '{bit['variant']}' on this array for the {bit['board']}, "
-                  f"Fmax {bit['fmax_mhz']:.1f} MHz (board clock {bit['clock_mhz']:g} MHz), "
-                  f"`{bit['file']}`; {used}.", ""]
+    bits = array.get("bitstreams")
+    if bits:
+        lines += [f"Bitstreams on this array for the {bits[0]['board']} (board clock "
+                  f"{bits[0]['clock_mhz']:g} MHz, nextpnr's utilisation and Fmax; latency: the "
+                  "simulated cycles per inference at the Fmax):", "",
+                  format_table(BITSTREAM_HEADERS, [_bitstream_row(b, sims) for b in bits],
+                               markdown=True), ""]
     return lines
+
+
+BITSTREAM_HEADERS = ["variant", "logic cells", "block RAM", "DSP", "Fmax MHz",
+                     "latency ms", "critical path", "bitstream"]
+
+
+def _bitstream_row(bit, sims):
+    use = {k: v["used"] for k, v in bit["utilisation"].items()}
+    cycles = sims[bit["variant"]]["cycles_per_inference"]
+    return [bit["variant"], f"{use.get('ICESTORM_LC', use.get('TRELLIS_COMB', 0)):,}",
+            use.get("ICESTORM_RAM", use.get("DP16KD", 0)),
+            use.get("ICESTORM_DSP", use.get("MULT18X18D", 0)), f"{bit['fmax_mhz']:.1f}",
+            f"{cycles / bit['fmax_mhz'] / 1000:.3f}", _path_brief(bit.get("critical_path")),
+            f"`{bit['file']}`"]
+
+
+def _path_brief(path):
+    """A critical path in a table cell: its delay, logic cells and RTL source lines (the
+    array's cells carry no layer names)."""
+    if not path:
+        return "n/m"
+    lines = dict.fromkeys(line for _, places in path["through"] for line in places)
+    return (f"{path['ns']:.1f} ns, {path['logic_cells']} cells"
+            + (f": {', '.join(lines)}" if lines else ""))
 
 
 def _plot_resources(study, path):

@@ -78,3 +78,23 @@ def test_bad_arguments_give_one_line_errors(args, message, code, capsys, tmp_pat
 def test_missing_data_copy_is_a_clear_error(tmp_path, capsys):
     assert main(["study", "--data", f"cifar10:{tmp_path / 'nowhere'}", "--out", str(tmp_path / "o")]) == 1
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_array_bitstreams_table_gives_latency_at_the_fmax():
+    """Each variant's PE-array bitstream is a row: resources, Fmax, and the simulated cycles
+    per inference turned into milliseconds at that Fmax."""
+    from tailor.study_report import BITSTREAM_HEADERS, _bitstream_row
+
+    path = {"ns": 23.5, "clk_to_q_ns": 1.4, "logic_ns": 8.3, "routing_ns": 13.0,
+            "setup_ns": 0.8, "logic_cells": 12, "start": "a", "end": "b",
+            "through": [["x", ["rtl/pe_array.py:167"]], ["y", ["rtl/pe_array.py:167"]]]}
+    bit = {"variant": "removed", "board": "icebreaker", "fmax_mhz": 40.0, "clock_mhz": 12.0,
+           "utilisation": {"ICESTORM_LC": {"used": 1902, "available": 5280},
+                           "ICESTORM_RAM": {"used": 29, "available": 30},
+                           "ICESTORM_DSP": {"used": 8, "available": 8}},
+           "critical_path": path, "file": "bitstream/icebreaker-array/removed/top.bin"}
+    row = dict(zip(BITSTREAM_HEADERS,
+                   _bitstream_row(bit, {"removed": {"cycles_per_inference": 24_000}})))
+    assert row["logic cells"] == "1,902" and row["block RAM"] == 29 and row["DSP"] == 8
+    assert row["latency ms"] == "0.600"
+    assert row["critical path"] == "23.5 ns, 12 cells: rtl/pe_array.py:167"
