@@ -67,11 +67,12 @@ def digits_block(rng=0):
 
 
 # (net, board, hardware config name); "default" is HwConfig.default, "folded" what
-# `tailor build` picks for the board (platforms.fold).
+# `tailor build` picks for the board (platforms.fold), ARRAY_HW the demo's PE array.
+ARRAY_HW = "PE array 4x2"
 BUILDS = [("small_resnet", "ulx3s-85f", "default"), ("small_resnet", "ulx3s-85f", "folded"),
           ("small_resnet", "ulx3s-85f", "folded, no MAC registers"),
           ("small_resnet", "icebreaker", "1 MAC/layer"),
-          ("small_resnet", "icebreaker", "PE array 4x2"),
+          ("small_resnet", "icebreaker", ARRAY_HW),
           ("digits_block", "icebreaker", "1 MAC/layer"), ("digits_block", "ulx3s-85f", "default"),
           ("resnet8_shaped", "ulx3s-85f", "folded to 300k cycles")]
 ARRAY = ArrayConfig(4, 2, skips="fused")  # the demo's array
@@ -89,7 +90,7 @@ def _hw(net, board, hw_name, folded):
         return HwConfig.default(net)
     if hw_name == "1 MAC/layer":
         return minimal_hw(net)
-    if hw_name == "PE array 4x2":
+    if hw_name == ARRAY_HW:
         return HwConfig(array=ARRAY)
     if hw_name == "folded to 300k cycles":
         return run_fold(net, device_for(board=board), cycles=300_000).hw
@@ -106,9 +107,9 @@ def run_builds():
         for n, (name, board, hw_name) in enumerate(tqdm(BUILDS, desc="builds", file=sys.stderr)):
             net = nets[name]
             hw = _hw(net, board, hw_name, folded)
-            arch = "array" if hw.array else "dataflow"
-            latency = (array_cycles(compile_program(net, hw.array)).latency if hw.array else
-                       predict(NetworkTop(net, hw).plan, 1)[0])
+            arch = "array" if hw_name == ARRAY_HW else "dataflow"
+            latency = (array_cycles(compile_program(net, hw.array)).latency if arch == "array"
+                       else predict(NetworkTop(net, hw).plan, 1)[0])
             start = time.monotonic()
             try:
                 r = build(net, board, Path(tmp) / f"{n}-{name}-{board}", hw=hw, arch=arch)

@@ -39,7 +39,7 @@ The next tile's set-up overlaps the pipeline's last stages; a step closes when t
 :mod:`rtl.array_timing` counts these cycles.
 """
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -152,6 +152,15 @@ def _shift_round(value, shift, rounding):
     """Round-half-up shift by the variable ``shift`` (``rounding`` = 2^(shift-1), 0 for no
     shift): the first half of ``netdesc.requantize`` with the step's values."""
     return (value + rounding) >> shift
+
+
+def _lane(value, width):
+    """A signed ``value`` as a ``width``-bit memory lane: sign-extended, or cut to its low
+    bits (the lanes hold a tensor's values, which its type's bits always hold)."""
+    value = Value.cast(value)
+    if len(value) < width:
+        value = Cat(value, value[-1].replicate(width - len(value)))
+    return value[:width]
 
 
 def _saturate(value, lo, hi, width):
@@ -458,7 +467,7 @@ class ArrayTop(wiring.Component):
         lane_en = Cat(*[(o_lane[-1] == r // C) for r in range(R)])
         m.d.comb += [
             a_wr.addr.eq(Mux(o_valid[-1], wr_addr, load_addr)),
-            a_wr.data.eq(Mux(o_valid[-1], Cat(*[results[r % C].as_unsigned()[:D]
+            a_wr.data.eq(Mux(o_valid[-1], Cat(*[_lane(results[r % C], D)
                                                  for r in range(R)]), load_data)),
             a_wr.en.eq(Mux(o_valid[-1], Mux(st.to_output, 0, lane_en),
                            Mux(load_we, (1 << R) - 1, 0))),
@@ -498,7 +507,7 @@ class ArrayTop(wiring.Component):
             omem, o_raddr, o_word = _ram(m, "output", unsigned(R * OB), out_region.words)
             o_wr = omem.write_port(granularity=OB)
             m.d.comb += [o_wr.addr.eq(wr_addr),
-                         o_wr.data.eq(Cat(*[results[r % C].as_unsigned()[:OB]
+                         o_wr.data.eq(Cat(*[_lane(results[r % C], OB)
                                             for r in range(R)])),
                          o_wr.en.eq(Mux(out_we, lane_en, 0)),
                          o_raddr.eq(send_addr)]

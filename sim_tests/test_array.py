@@ -138,6 +138,37 @@ def test_signed_wide_output_and_negative_weights_at_the_type_edges():
         _check(net, ArrayConfig(*shape), count=3, seed=2)
 
 
+def _saturation_net(d_bits):
+    """Every signed 8-bit value once (a 16x16 image), through 1x1 convs of weight 1 and -1 into
+    signed 4 bits with shift 2 (so that the accumulators meet the bounds before the shift,
+    lo << 2 and (hi + 1) << 2, exactly and either side), and an add of shift 0 whose sums
+    (with d at 8 bits) run past the 8-bit lanes into saturation. Results narrower than the
+    lanes (every layer at 4 bits, or the fused add's) are sign-extended into them."""
+    conv = {"op": "conv2d", "input": "input", "kernel": 1, "stride": 1, "padding": 0,
+            "weight_bits": 8, "relu": False, "signed": True}
+    return netdesc.parse({
+        "format": "netdesc", "version": 1, "name": "saturation",
+        "input": {"name": "input", "shape": [1, 16, 16], "bits": 8, "signed": True},
+        "layers": [
+            {**conv, "name": "c", "out_channels": 2, "weights": [[[[1]]], [[[-1]]]],
+             "bias": [0, 0], "shift": 2, "bits": 4},
+            {**conv, "name": "d", "out_channels": 2, "weights": [[[[1]]], [[[1]]]],
+             "bias": [0, 0], "shift": 0, "bits": d_bits},
+            {"op": "add", "name": "a", "inputs": ["c", "d"], "shifts_in": [0, 0], "shift": 0,
+             "relu": False, "bits": 4, "signed": True}],
+        "output": "a"})
+
+
+@pytest.mark.parametrize("skips", SKIP_MODES)
+@pytest.mark.parametrize("d_bits", [8, 4])
+def test_requantization_at_the_saturation_bounds(skips, d_bits):
+    net = _saturation_net(d_bits)
+    x = np.arange(-128, 128).reshape(1, 1, 16, 16)
+    dut = ArrayTop(net, ArrayConfig(2, 2, skips=skips))
+    r = simulate_top(dut, netdesc.check_input(net, x))
+    np.testing.assert_array_equal(r.outputs, netdesc.run(net, x))
+
+
 @pytest.mark.parametrize("joint", [True, False])
 def test_bias_words_with_the_tile_records_or_apart(monkeypatch, joint):
     """The bias words share the tile records' memory or have one of their own, whichever
