@@ -189,7 +189,7 @@ def fold_report(net, result):
     lines = [f"'{net.name}' folded for {dev.name} ({dev.target}); multipliers in DSP blocks" +
              (f", but from logic in {', '.join(logic)} (beyond the device's DSPs)" if logic
               else "") +
-             ("; MAC operands and products registered" if result.hw.registered_macs else ""),
+             _registers_text(result.hw),
              "",
              format_table(head, rows), "",
              f"cycles per inference: {result.cycles:,} (timing model; the model's bound "
@@ -207,11 +207,19 @@ def fold_report(net, result):
     return "\n".join(lines)
 
 
+def _registers_text(hw):
+    """What a config registers for a fast clock, as the end of a sentence."""
+    parts = (["MAC operands and products"] if hw.registered_macs else []) + \
+        (["block-RAM FIFO outputs"] if hw.registered_fifos else [])
+    return f"; {' and '.join(parts)} registered" if parts else ""
+
+
 def fold_json(net, result):
     return {"design": net.name, "device": result.device.name, "target": result.device.target,
             "limits": result.device.limits,
             "logic_multipliers": result.hw.logic_multipliers,
             "registered_macs": result.hw.registered_macs,
+            "registered_fifos": result.hw.registered_fifos,
             "parallelism": result.hw.parallelism, "cycles": result.cycles,
             "cycles_bound_model": result.bound, "used": result.used,
             "predicted_units_model": result.predicted,
@@ -245,8 +253,7 @@ def cmd_build(args):
               f"MACs per cycle {folded.hw.parallelism}" +
               (f"; multipliers from logic in {', '.join(hw.logic_multipliers)}"
                if hw.logic_multipliers else "") +
-              ("; MAC operands and products registered" if hw.registered_macs else ""),
-              file=sys.stderr)
+              _registers_text(hw), file=sys.stderr)
     with _progress(2, f"build {net.name} for {args.board}") as bar:
         stages = []
 

@@ -56,23 +56,23 @@ DEFAULT_MARGIN = 0.1
 @dataclass(frozen=True)
 class Device:
     """A device's budget: ``limits`` maps a category (``LC`` on iCE40, else ``LUT``; ``FF``,
-    ``BRAM`` in the target's block units, ``DSP``) to what it has. ``registered_macs``: its
-    configs register MAC operands and products (:class:`rtl.mac.MacBuild`), where flip-flops
-    are plentiful and a fast clock is worth them; not on the iCE40, whose logic cells are the
-    budget and whose boards clock at 12 MHz."""
+    ``BRAM`` in the target's block units, ``DSP``) to what it has. ``pipelined``: its configs
+    register MAC operands and products (:class:`rtl.mac.MacBuild`) and block-RAM FIFO outputs
+    (``registered_fifos``), where flip-flops are plentiful and a fast clock is worth them; not
+    on the iCE40, whose logic cells are the budget and whose boards clock at 12 MHz."""
 
     name: str
     target: str
     limits: dict
-    registered_macs: bool = False
+    pipelined: bool = False
 
 
 DEVICES = {
     "ice40": Device("iCE40UP5K", "ice40", {"LC": 5280, "BRAM": 30, "DSP": 8}),
     "ecp5": Device("LFE5U-85F", "ecp5", {"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156},
-                   registered_macs=True),
+                   pipelined=True),
     "xilinx": Device("XC7Z010 (Zybo Z7-10)", "xilinx",
-                     {"LUT": 17600, "FF": 35200, "BRAM": 120, "DSP": 80}, registered_macs=True),
+                     {"LUT": 17600, "FF": 35200, "BRAM": 120, "DSP": 80}, pipelined=True),
 }
 BOARD_DEVICES = {"icebreaker": "ice40", "ulx3s-85f": "ecp5"}
 
@@ -158,9 +158,10 @@ def candidates(net):
 
 
 def for_device(net, hw, device):
-    """``hw`` built for ``device``: its DSP budget (:func:`with_dsp_budget`) and its MAC
-    registers (:attr:`Device.registered_macs`)."""
-    return replace(with_dsp_budget(net, hw, device), registered_macs=device.registered_macs)
+    """``hw`` built for ``device``: its DSP budget (:func:`with_dsp_budget`), its MAC and FIFO
+    output registers (:attr:`Device.pipelined`)."""
+    return replace(with_dsp_budget(net, hw, device), registered_macs=device.pipelined,
+                   registered_fifos=device.pipelined)
 
 
 def with_dsp_budget(net, hw, device):

@@ -9,6 +9,7 @@ A JSON file, separate from the netdesc::
      "memory_style": "auto",                      # FIFO storage: auto | block | registers
      "logic_multipliers": ["fc"],                 # MAC arrays built from adders, not DSPs
      "registered_macs": true,                     # MAC operands and products registered
+     "registered_fifos": true,                    # block-RAM FIFOs end in 2 beats of registers
      "array": {"rows": 4, "cols": 2, "accumulators": 64,   # the PE array (--arch array)
                "memory": "on_chip", "skips": "fused"}}
 
@@ -46,7 +47,7 @@ DEFAULT_CAP = 16
 # 32x32 feature maps, and its memory is built (and simulated) whole.
 MAX_FIFO_DEPTH = 1 << 18
 KEYS = ("format", "version", "parallelism", "fifo_depths", "rate_fifo_depths", "memory_style",
-        "logic_multipliers", "registered_macs", "array")
+        "logic_multipliers", "registered_macs", "array", "registered_fifos")
 
 
 def rate_fifo_key(layer, port):
@@ -68,7 +69,8 @@ def _pixels(shape):
 class HwConfig:
     """Per-layer MAC parallelism, skip and rate FIFO depths (missing: from the analysis), FIFO
     memory style, the layers whose multipliers are built from logic, whether the MAC arrays
-    register their operands and products (:class:`rtl.mac.MacBuild`; for a fast clock); and
+    register their operands and products (:class:`rtl.mac.MacBuild`) and the block-RAM FIFOs
+    their outputs (:class:`rtl.skip_fifo.SkipFifo`'s ``registered``; both for a fast clock); and
     ``array``, the PE array's shape, memory and skip mode (:class:`rtl.array_program.ArrayConfig`),
     which the layer-serial architecture (``--arch array``) reads instead of everything else.
 
@@ -83,6 +85,7 @@ class HwConfig:
     logic_multipliers: list = field(default_factory=list)
     registered_macs: bool = False
     array: ArrayConfig = field(default_factory=ArrayConfig)
+    registered_fifos: bool = False
 
     @classmethod
     def default(cls, net, cap=DEFAULT_CAP):
@@ -165,7 +168,8 @@ class HwConfig:
                 "fifo_depths": dict(self.fifo_depths),
                 "rate_fifo_depths": dict(self.rate_fifo_depths), "memory_style": self.memory_style,
                 "logic_multipliers": list(self.logic_multipliers),
-                "registered_macs": self.registered_macs, "array": self.array.to_json_obj()}
+                "registered_macs": self.registered_macs,
+                "registered_fifos": self.registered_fifos, "array": self.array.to_json_obj()}
 
 
 def _is_int(v):
@@ -195,13 +199,15 @@ def parse_hw(obj, net, source="<hw config>"):
     logic = obj.get("logic_multipliers", [])
     if not isinstance(logic, list) or not all(isinstance(n, str) for n in logic):
         raise NetdescError(source, "'logic_multipliers' must be a list of layer names")
-    registered = obj.get("registered_macs", False)
-    if not isinstance(registered, bool):
-        raise NetdescError(source, f"'registered_macs' must be true or false, not {shown(registered)}")
+    for key in ("registered_macs", "registered_fifos"):
+        if not isinstance(obj.get(key, False), bool):
+            raise NetdescError(source, f"'{key}' must be true or false, not {shown(obj[key])}")
     array = ArrayConfig.from_json_obj(obj.get("array", {}), source)
     hw = HwConfig(dict(obj.get("parallelism", {})), dict(obj.get("fifo_depths", {})),
                   obj.get("memory_style", "auto"), str(source),
-                  dict(obj.get("rate_fifo_depths", {})), list(logic), registered, array)
+                  dict(obj.get("rate_fifo_depths", {})), list(logic),
+                  obj.get("registered_macs", False), array,
+                  registered_fifos=obj.get("registered_fifos", False))
     hw.validate(net)
     return hw
 

@@ -46,7 +46,8 @@ class NetworkTop(wiring.Component):
         self.fifo_report = self.plan.fifo_report
         self.forks = {name: Fork(self.plan.payload(tensor), outputs)
                       for name, (tensor, outputs) in self.plan.forks.items()}
-        self.fifos = {f.name: SkipFifo(self.plan.payload(f.tensor), f.depth, self.hw.memory_style)
+        self.fifos = {f.name: SkipFifo(self.plan.payload(f.tensor), f.depth, self.hw.memory_style,
+                                       self.hw.registered_fifos)
                       for f in self.fifo_report}
         out = net.output_layer
         super().__init__({

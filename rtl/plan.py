@@ -22,7 +22,7 @@ from netdesc.ops import op_of
 from .engines import build_engine
 from .fork import ForkModel
 from .hwconfig import rate_fifo_key
-from .skip_fifo import FifoModel
+from .skip_fifo import FifoModel, output_registers
 from .streams import beat_shape, pixel_layout
 from .timing_model import Model, Sink, Source
 
@@ -247,7 +247,9 @@ def network_model(plan, tensors):
         fifos_into.setdefault(f.reader, []).append(f)
     for name, engine in plan.engines.items():
         for f in fifos_into.get(name, ()):
-            fifo_blocks[f.name] = FifoModel(into[f.name]["i"], out_of[f.name]["o"], f.depth)
+            fifo_blocks[f.name] = FifoModel(
+                into[f.name]["i"], out_of[f.name]["o"], f.depth,
+                output_registers(plan.hw.memory_style, f.depth, plan.hw.registered_fifos))
             model.add(fifo_blocks[f.name])
         ports = op_of(net.layer(name)).ports
         engine.timing_model(model, [into[name][p] for p in ports], [out_of[name]["o"]])

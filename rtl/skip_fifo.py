@@ -15,6 +15,8 @@ STYLES = ("auto", "block", "registers")
 # Up to this depth "auto" keeps the beats in registers (an asynchronously read memory, which
 # Yosys turns into flip-flops or 16-deep LUT RAM); deeper queues go to block RAM.
 REGISTER_DEPTH_LIMIT = 16
+# Beats a block-RAM queue with output registers keeps in flip-flops after its block RAM.
+OUTPUT_REGISTERS = 2
 
 
 def resolve_style(style, depth):
@@ -24,6 +26,14 @@ def resolve_style(style, depth):
     if style == "auto":
         return "registers" if depth <= REGISTER_DEPTH_LIMIT else "block"
     return style
+
+
+def output_registers(style, depth, registered):
+    """Beats of a queue of ``depth`` in ``style`` held in flip-flops after its block RAM:
+    :data:`OUTPUT_REGISTERS` when ``registered`` asks for them and the queue is in block RAM
+    (deeper than them), else 0."""
+    block = resolve_style(style, depth) == "block" and depth > OUTPUT_REGISTERS
+    return OUTPUT_REGISTERS if registered and block else 0
 
 
 class SkipFifo(wiring.Component):
@@ -41,19 +51,36 @@ class SkipFifo(wiring.Component):
     port. ``style="block"`` reads it through a synchronous, write-transparent read port (the
     shape Yosys maps to block RAM); ``style="registers"`` reads it asynchronously (flip-flops or
     LUT RAM), for tiny depths; ``"auto"`` picks by :data:`REGISTER_DEPTH_LIMIT`.
+
+    ``registered``: a block-RAM queue is built as one of ``depth - 2`` beats followed by one of
+    2 in registers (:func:`output_registers`), so that no path leaves the block RAM (whose
+    output has no register of its own) for the consumer, nor runs from the consumer's ready
+    into the block RAM's address. The contract then differs: ``i.ready`` is high when the block
+    RAM's queue has room, and a beat leaves two edges after it came at the earliest
+    (:class:`FifoModel` with ``output_registers``).
     """
 
-    def __init__(self, payload_shape, depth, style="auto"):
+    def __init__(self, payload_shape, depth, style="auto", registered=False):
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
             raise ValueError(f"skip FIFO depth must be a positive integer, not {depth!r}")
         self.depth = depth
         self.style = resolve_style(style, depth)
+        self.output_registers = output_registers(style, depth, registered)
         self.payload_shape = payload_shape
         sig = stream.Signature(payload_shape)
         super().__init__({"i": In(sig), "o": Out(sig)})
 
     def elaborate(self, platform):
         m = Module()
+        if self.output_registers:
+            m.submodules.queue = queue = SkipFifo(self.payload_shape,
+                                                  self.depth - self.output_registers, "block")
+            m.submodules.head = head = SkipFifo(self.payload_shape, self.output_registers,
+                                                "registers")
+            wiring.connect(m, wiring.flipped(self.i), queue.i)
+            wiring.connect(m, queue.o, head.i)
+            wiring.connect(m, head.o, wiring.flipped(self.o))
+            return m
         depth = self.depth
         m.submodules.storage = storage = Memory(shape=self.payload_shape, depth=depth, init=[])
         wport = storage.write_port()
@@ -101,19 +128,35 @@ def _increment(ptr, depth, when=True):
 
 
 class FifoModel(Block):
-    """The timing of a :class:`SkipFifo`: ready below ``depth`` beats, latency 1."""
+    """The timing of a :class:`SkipFifo` of ``depth``: ready below ``depth`` beats, latency 1;
+    with ``output_registers`` (:func:`output_registers`), that of its two queues in a row."""
 
-    def __init__(self, i, o, depth):
-        self.i, self.o, self.depth = i, o, depth
-        self.level = 0
+    def __init__(self, i, o, depth, output_registers=0):
+        self.i, self.o = i, o
+        self.depth, self.head_depth = depth - output_registers, output_registers
+        self.level = self.head = 0  # beats in the (first) queue, in the output registers
         self.max_level = 0
 
     def forward(self):
-        self.o.valid = self.level > 0
+        self.o.valid = (self.head if self.head_depth else self.level) > 0
 
     def backward(self):
         self.i.ready = self.level < self.depth
 
     def update(self):
-        self.level += int(self.i.fire) - int(self.o.fire)
-        self.max_level = max(self.max_level, self.level)
+        if self.head_depth:
+            moved = int(self.level > 0 and self.head < self.head_depth)
+            self.level += int(self.i.fire) - moved
+            self.head += moved - int(self.o.fire)
+        else:
+            self.level += int(self.i.fire) - int(self.o.fire)
+        self.max_level = max(self.max_level, self.level + self.head)
+
+    def countdown(self):
+        # A beat moving from the queue into the output registers is an event of its own.
+        return 1 if self.level and self.head < self.head_depth else None
+
+    def advance(self, n):
+        moved = min(n, self.level, self.head_depth - self.head)
+        self.level -= moved
+        self.head += moved

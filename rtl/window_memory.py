@@ -147,9 +147,7 @@ class WindowMemory(wiring.Component):
         address = Signal(range(ring.depth))
         wslot = Signal(range(ring.rows))  # the slot of row y
         used = _flags(ring.row_used).bit_select(y, 1) & _flags(ring.col_used).bit_select(x, 1)
-        # held < rows, kept in a register: each of held's next values is compared beside the
-        # handshakes, so no comparator follows them (the engine's longest path on the ECP5)
-        free = Signal(init=ring.padding < ring.rows)
+        free = held < ring.rows
         last_ch = ch == C - 1
         m.d.comb += [
             self.i.ready.eq(free & (~used | last_ch)),
@@ -176,16 +174,12 @@ class WindowMemory(wiring.Component):
         with m.Elif(self.i.valid & free & used):
             m.d.sync += ch.eq(ch + 1)
 
-        # Window hand-out. The rows and column the current window needs sit in registers,
-        # loaded with the next window's as it is handed out, and lead - step is formed from
-        # registers beside the handshakes: only a selection and an increment follow them.
+        # Window hand-out.
         r = Signal(range(ring.out_height))
         c = Signal(range(ring.out_width))
         slot = Signal(range(ring.rows), init=(-ring.padding) % ring.rows)
-        rows_needed = [Const(ring.needed_row(n), _lead_range(ring)) for n in range(ring.out_height)]
-        cols_needed = [Const(ring.needed_col(n), range(W)) for n in range(ring.out_width)]
-        need_row = Signal(_lead_range(ring), init=ring.needed_row(0))
-        need_col = Signal(range(W), init=ring.needed_col(0))
+        need_row = Array(Const(ring.needed_row(n), _lead_range(ring)) for n in range(ring.out_height))[r]
+        need_col = Array(Const(ring.needed_col(n), range(W)) for n in range(ring.out_width))[c]
         m.d.comb += [
             self.o.valid.eq((lead > need_row) | ((lead == need_row) & (x > need_col))),
             self.o.payload.row.eq(r),
@@ -195,23 +189,18 @@ class WindowMemory(wiring.Component):
         handed = self.o.valid & self.o.ready
         last_col = c == ring.out_width - 1
         last_row = r == ring.out_height - 1
-        next_r = Mux(last_row, 0, r + 1)
-        next_c = Mux(last_col, 0, c + 1)
-        lead_stepped = Signal.like(lead)
-        m.d.comb += lead_stepped.eq(lead - Mux(last_row, ring.next_tensor_step, ring.stride))
+        step = Mux(last_row, ring.next_tensor_step, ring.stride)
         with m.If(handed):
-            m.d.sync += [held.eq(lead + row_done), c.eq(next_c),
-                         need_col.eq(Array(cols_needed)[next_c]),
-                         free.eq(Mux(row_done, lead < ring.rows - 1, lead < ring.rows))]
+            m.d.sync += [held.eq(lead + row_done), c.eq(Mux(last_col, 0, c + 1))]
             with m.If(last_col):
-                m.d.sync += [r.eq(next_r), need_row.eq(Array(rows_needed)[next_r]),
-                             lead.eq(lead_stepped + row_done),
+                m.d.sync += [r.eq(Mux(last_row, 0, r + 1)),
+                             lead.eq(lead + row_done - step),
                              slot.eq(Mux(last_row, _ring_add(slot, ring.next_tensor_step, ring.rows),
                                          _ring_add(slot, ring.stride, ring.rows)))]
             with m.Else():
                 m.d.sync += lead.eq(lead + row_done)
         with m.Elif(row_done):
-            m.d.sync += [lead.eq(lead + 1), held.eq(held + 1), free.eq(held < ring.rows - 1)]
+            m.d.sync += [lead.eq(lead + 1), held.eq(held + 1)]
         return m
 
 

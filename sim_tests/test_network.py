@@ -206,3 +206,15 @@ def test_registered_macs_add_latency_not_steady_state_cycles():
     weighted = sum(1 for l in net.layers if l.has_weights)
     assert plain.cycles_per_inference < registered.cycles_per_inference <= \
         plain.cycles_per_inference + 2 * weighted
+
+
+def test_registered_fifos_add_latency_not_steady_state_cycles():
+    """Block-RAM FIFOs ending in two registers (for a fast clock): still bit-exact, the timing
+    model (which sizes the FIFOs) still exact, the same cycles between inferences."""
+    net = netdesc.load(EXAMPLES)
+    plain = _check(net, count=3, hw=HwConfig(memory_style="block"))
+    hw = HwConfig(memory_style="block", registered_fifos=True)
+    assert any(f.output_registers for f in NetworkTop(net, hw).fifos.values())
+    registered = _check(net, count=3, hw=hw)
+    assert registered.steady_state_cycles == plain.steady_state_cycles
+    assert registered.cycles_per_inference > plain.cycles_per_inference

@@ -5,7 +5,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from netdesc import TensorType
-from rtl.skip_fifo import SkipFifo, resolve_style
+from rtl.skip_fifo import FifoModel, SkipFifo, output_registers, resolve_style
+from rtl.timing_model import Stream
 from rtl.streams import CycleCounter, get_pixels, pixel_layout, put_pixels
 
 # Components built only to inspect them (or rejected by their constructor) are never
@@ -80,10 +81,11 @@ def test_capacity_and_full_rate(depth, style):
         assert put_stamps[depth] == get_stamps[0] + 1
 
 
-@pytest.mark.parametrize("style", ["registers", "block"])
-def test_latency_one_when_empty(style):
+@pytest.mark.parametrize("style,registered,latency", [("registers", False, 1),
+                                                      ("block", False, 1), ("block", True, 2)])
+def test_latency_when_empty(style, registered, latency):
     t = TensorType(4, False)
-    dut = SkipFifo(pixel_layout(t, 2), 8, style)
+    dut = SkipFifo(pixel_layout(t, 2), 8, style, registered)
     top = CycleCounter(dut)
     put_stamps, get_stamps, out = [], [], {}
     x = np.array([[[1, 15, 0, 7]], [[3, 0, 15, 2]]])
@@ -96,7 +98,7 @@ def test_latency_one_when_empty(style):
 
     _run(dut, [producer, consumer], top)
     np.testing.assert_array_equal(out["y"], x)
-    assert get_stamps == [s + 1 for s in put_stamps]
+    assert get_stamps == [s + latency for s in put_stamps]
 
 
 def test_parameters_validated():
@@ -108,3 +110,50 @@ def test_parameters_validated():
         SkipFifo(8, 4, "lutram")
     assert resolve_style("auto", 16) == "registers"
     assert resolve_style("auto", 17) == "block"
+
+
+@pytest.mark.parametrize("depth,style", [(3, "block"), (20, "auto"), (40, "block")])
+def test_registered_queue_keeps_order_and_matches_its_model(depth, style):
+    """A block-RAM queue with output registers, driven with random valids and readies: the
+    beats leave in order, and every cycle's ``i.ready`` / ``o.valid`` are those of its
+    FifoModel."""
+    rng = np.random.default_rng(depth)
+    t = TensorType(6, True)
+    dut = SkipFifo(pixel_layout(t, 2), depth, style, registered=True)
+    assert dut.output_registers == 2
+    i, o = Stream("i"), Stream("o")
+    model = FifoModel(i, o, depth, dut.output_registers)
+    cycles = 6 * depth + 40
+    valids = rng.random(cycles) < 0.7
+    readies = np.concatenate([np.zeros(depth + 4, bool), rng.random(cycles - depth - 4) < 0.5])
+    beats = rng.integers(t.min, t.max + 1, size=(cycles, 2))
+    sent, got = [], []
+
+    async def bench(ctx):
+        n = 0
+        for cycle in range(cycles):
+            ctx.set(dut.i.valid, bool(valids[cycle]))
+            ctx.set(dut.i.payload, [int(v) for v in beats[n]])
+            ctx.set(dut.o.ready, bool(readies[cycle]))
+            i.valid, o.ready = bool(valids[cycle]), bool(readies[cycle])
+            model.forward()
+            model.backward()
+            i_ready, o_valid = ctx.get(dut.i.ready), ctx.get(dut.o.valid)
+            assert (i_ready, o_valid) == (i.ready, o.valid), f"cycle {cycle}"
+            if o_valid and readies[cycle]:
+                got.append([int(v) for v in ctx.get(dut.o.payload)])
+            if valids[cycle] and i_ready:
+                sent.append(beats[n].tolist())
+                n += 1
+            model.update()
+            await ctx.tick()
+
+    _run(dut, [bench])
+    assert got and got == sent[:len(got)]
+
+
+def test_output_registers_only_behind_block_ram():
+    assert output_registers("auto", 17, True) == 2
+    assert output_registers("auto", 16, True) == 0  # registers already
+    assert output_registers("block", 2, True) == 0  # nothing before the registers
+    assert output_registers("block", 40, False) == 0

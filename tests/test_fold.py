@@ -79,14 +79,17 @@ def test_dsp_budget_goes_to_the_layers_with_the_most_multipliers():
     assert with_dsp_budget(net, hw, device_for("ecp5")).logic_multipliers == []
 
 
-def test_mac_registers_follow_the_device():
-    """Registered MAC operands and products where flip-flops are plentiful and the clock fast
-    (ECP5, Xilinx), not on the iCE40 UP5K; --limit keeps the device's choice."""
+def test_mac_and_fifo_registers_follow_the_device():
+    """Registered MAC operands and products and block-RAM FIFO outputs where flip-flops are
+    plentiful and the clock fast (ECP5, Xilinx), not on the iCE40 UP5K; --limit keeps the
+    device's choice."""
     net = tiny_net()
     hw = HwConfig.balanced(net, 36)
-    assert not for_device(net, hw, device_for("ice40")).registered_macs
+    ice40 = for_device(net, hw, device_for("ice40"))
+    assert not ice40.registered_macs and not ice40.registered_fifos
     assert for_device(net, hw, device_for("ecp5")).registered_macs
-    assert for_device(net, hw, device_for(board="ulx3s-85f", limits={"LUT": 9000})).registered_macs
+    limited = for_device(net, hw, device_for(board="ulx3s-85f", limits={"LUT": 9000}))
+    assert limited.registered_macs and limited.registered_fifos
     assert for_device(net, hw, device_for("xilinx")).parallelism == hw.parallelism
 
 

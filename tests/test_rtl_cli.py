@@ -102,6 +102,7 @@ HW_ERRORS = [
     ({"logic_multipliers": ["nope"]}, r"hw.json: layer 'nope': logic_multipliers names a layer"),
     ({"logic_multipliers": "c1"}, r"hw.json: 'logic_multipliers' must be a list of layer names"),
     ({"registered_macs": 1}, r"hw.json: 'registered_macs' must be true or false, not 1"),
+    ({"registered_fifos": "yes"}, r"hw.json: 'registered_fifos' must be true or false, not 'yes'"),
     ({"paralelism": {}}, r"hw.json: unknown key 'paralelism'"),
     ({"array": {"rows": 4, "cols": 3}}, r"hw.json: array cols \(3\) must divide rows \(4\)"),
     ({"array": {"rows": 0}}, r"hw.json: array rows must be an integer in 1\.\.64, not 0"),
