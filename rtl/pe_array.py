@@ -32,9 +32,9 @@ that no path runs through a DSP combinationally. After the last tile and the pip
 the **output stage** reads one accumulator word per cycle into its pipeline (7 stages):
 round-half-up shift (the rounding constant, then the shift beside the comparisons with the
 bounds, taken before the shift), with the skip operand's read; saturation to bounds that hold
-the ReLU (a selection); the fused add's ``(v << la) + (skip << lb)``; its
-shift; its saturation (for a step with no fused add, a shift of 0 and the same bounds: the
-identity); the write into the output's lanes.
+the ReLU (a selection); the fused add's ``(v << la) + (skip << lb)``; its shift; its
+saturation (for a step with no fused add, a shift of 0 and the same bounds: the identity);
+the write into the output's lanes, sign-extended to their width.
 The next tile's set-up overlaps the pipeline's last stages; a step closes when they are done.
 :mod:`rtl.array_timing` counts these cycles.
 """
