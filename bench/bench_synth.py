@@ -36,14 +36,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import netdesc  # noqa: E402
 from netdesc.builder import NetBuilder  # noqa: E402
-from platforms.build import build, minimal_hw  # noqa: E402
+from platforms.build import BOARD_RESOURCES, build, minimal_hw  # noqa: E402
 from platforms.cli import run_fold  # noqa: E402
 from platforms.fold import device_for  # noqa: E402
-from rtl.array_program import ArrayConfig, compile_program  # noqa: E402
+from rtl.array_program import compile_program  # noqa: E402
 from rtl.array_timing import array_cycles  # noqa: E402
 from rtl.hwconfig import HwConfig  # noqa: E402
 from rtl.network import NetworkTop  # noqa: E402
 from rtl.plan import predict  # noqa: E402
+from tailor.study import ARRAY  # noqa: E402
 from platforms.regression import BASELINES, EXAMPLES, reference_nets, save_baseline  # noqa: E402
 from common.errors import TailorError  # noqa: E402
 from platforms.resources import CATEGORIES, TARGETS  # noqa: E402
@@ -75,13 +76,8 @@ BUILDS = [("small_resnet", "ulx3s-85f", "default"), ("small_resnet", "ulx3s-85f"
           ("small_resnet", "icebreaker", ARRAY_HW),
           ("digits_block", "icebreaker", "1 MAC/layer"), ("digits_block", "ulx3s-85f", "default"),
           ("resnet8_shaped", "ulx3s-85f", "folded to 300k cycles")]
-ARRAY = ArrayConfig(4, 2, skips="fused")  # the demo's array
 ANCHORS = [("fpgaConvNet", "ResNet-8", "Zybo Z7-10 (xc7z010)", "125 MHz", "3.15 ms"),
            ("hls4ml", "MLPerf Tiny ResNet", "-", "-", "7.6 ms")]
-# nextpnr resources per board: logic, FF, block RAM, DSP, LUT RAM (None: not reported apart).
-_BOARD_RESOURCES = {"icebreaker": ("ICESTORM_LC", None, "ICESTORM_RAM", "ICESTORM_DSP", None),
-                    "ulx3s-85f": ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D",
-                                  "TRELLIS_RAMW")}
 
 
 def _hw(net, board, hw_name, folded):
@@ -118,7 +114,7 @@ def run_builds():
                              round(time.monotonic() - start, 1), f"{latency:,}", "-",
                              str(e).split(" (lower")[0]])
                 continue
-            used = [r.utilisation[k]["used"] if k else "-" for k in _BOARD_RESOURCES[board]]
+            used = [r.utilisation[k]["used"] if k else "-" for k in BOARD_RESOURCES[board]]
             path = r.critical_path
             rows.append([name, board, hw_name, *used, r.fmax_mhz, r.seconds, f"{latency:,}",
                          f"{latency / r.fmax_mhz / 1000:.3f}",

@@ -32,6 +32,13 @@ from .synth import abc_flow
 from .toolchain import board_env, run_tool, versions
 
 
+# nextpnr's resource names per board: logic, flip-flops (None: inside the logic cells), block
+# RAM, DSP, LUT RAM (None: not reported apart).
+BOARD_RESOURCES = {"icebreaker": ("ICESTORM_LC", None, "ICESTORM_RAM", "ICESTORM_DSP", None),
+                   "ulx3s-85f": ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D",
+                                 "TRELLIS_RAMW")}
+
+
 @dataclass
 class BuildResult:
     """What a successful build produced and measured.

@@ -115,11 +115,12 @@ BITSTREAM_HEADERS = ["variant", "logic cells", "block RAM", "DSP", "Fmax MHz",
 
 
 def _bitstream_row(bit, sims):
+    from platforms.build import BOARD_RESOURCES
+
+    logic, _, bram, dsp, _ = BOARD_RESOURCES[bit["board"]]
     use = {k: v["used"] for k, v in bit["utilisation"].items()}
     cycles = sims[bit["variant"]]["cycles_per_inference"]
-    return [bit["variant"], f"{use.get('ICESTORM_LC', use.get('TRELLIS_COMB', 0)):,}",
-            use.get("ICESTORM_RAM", use.get("DP16KD", 0)),
-            use.get("ICESTORM_DSP", use.get("MULT18X18D", 0)), f"{bit['fmax_mhz']:.1f}",
+    return [bit["variant"], f"{use[logic]:,}", use[bram], use[dsp], f"{bit['fmax_mhz']:.1f}",
             f"{cycles / bit['fmax_mhz'] / 1000:.3f}", _path_brief(bit.get("critical_path")),
             f"`{bit['file']}`"]
 
