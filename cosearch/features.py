@@ -41,7 +41,10 @@ The per-unit quantities (:data:`FEATURES`), all zero where a unit does not exist
   these sizes); ``window_bits``: its k x k window register. A folded conv
   (:func:`rtl.engines.folds`) has neither window nor operand register: its ``lb_bits`` are its
   window memory (:class:`rtl.window_memory.RowRing` ``depth`` x bits), and ``window_bits``,
-  ``operand_bits`` and ``select_bits`` are 0.
+  ``operand_bits`` and ``select_bits`` are 0. Streams are taken as whole pixels: where the
+  plan sends channel groups (:func:`rtl.plan.stream_lanes`, a choice over the whole network),
+  registers and selects are smaller than these features say, and a 1x1 conv reading groups is
+  folded but described as a window-register engine.
 - ``out_bits``: output beat (channels x bits) registers; ``rq_lanes_bits``: requantizer
   lanes x accumulator width.
 - ``add_bits``: an add engine's channels x widened bits; ``fifo_beat_bits``: the bypass

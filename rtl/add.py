@@ -13,11 +13,12 @@ from .timing_model import Register
 
 class AddEngine(wiring.Component):
     """An add layer (docs/NETDESC.md#add):
-    ``o = sat(round_shift((a << la) + (b << lb), shift))`` per element (+ relu), on two pixel
-    streams of ``channels`` elements of ``in_types``, with ``shifts_in`` ``(la, lb)``, the
+    ``o = sat(round_shift((a << la) + (b << lb), shift))`` per element (+ relu), on two
+    streams of ``channels`` elements of ``in_types`` per beat (a pixel's channels, or the same
+    group of them on both: :mod:`rtl.streams`), with ``shifts_in`` ``(la, lb)``, the
     accumulator range ``acc_range`` and the output stage ``shift``, ``relu``, ``out_type``.
 
-    Ports: ``a``, ``b`` (In) carry the pixels of the two inputs, ``o`` (Out) the result, all
+    Ports: ``a``, ``b`` (In) carry the beats of the two inputs, ``o`` (Out) the result, all
     :func:`~rtl.streams.pixel_signature` streams in raster order.
 
     Contract: a join. A pair of beats is taken (``a.ready`` and ``b.ready`` high together) only

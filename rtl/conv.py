@@ -12,7 +12,7 @@ __all__ = ["ConvEngine", "window_pipeline"]
 
 
 def window_pipeline(*, in_type, weights, weight_bits, bias, acc_range, shift, relu, out_type,
-                    schedule, mac):
+                    schedule, mac, grouped=False):
     """The :class:`~rtl.mac.MatVecPipeline` of a conv engine: ``weights`` ``[O, C, k, k]`` in
     the operand order of a window, ``(u * k + v) * C + i`` (as the line buffer's window and
     the window memory's reads have it). ``ValueError`` if ``schedule`` does not cover
@@ -25,7 +25,7 @@ def window_pipeline(*, in_type, weights, weight_bits, bias, acc_range, shift, re
     matrix = weights.transpose(0, 2, 3, 1).reshape(out_channels, operands)
     return MatVecPipeline(operand_type=in_type, matrices=matrix[None], weight_bits=weight_bits,
                           bias=bias, schedule=schedule, acc_range=acc_range, shift=shift,
-                          out_type=out_type, relu=relu, mac=mac)
+                          out_type=out_type, relu=relu, mac=mac, grouped=grouped)
 
 
 class ConvEngine(wiring.Component):

@@ -98,6 +98,11 @@ def interface_header(top, name, comment="//"):
                          f"{top.program.lane_bits} bits (a channel group); addresses in words; "
                          f"read data returns in request order")
     else:
+        plan = top.plan
+        grouped = [f"{t} {n} of {net.shape_of(t)[0]}" for t, n in plan.lanes.items()
+                   if n < net.shape_of(t)[0]]
+        lines.append("Internal streams in channel groups (a pixel's channels over several beats, "
+                     "group j in beat j): " + (", ".join(grouped) if grouped else "none"))
         lines.append("FIFOs (beats): " + (", ".join(f"{r.name}={r.depth}"
                                                    for r in top.fifo_report) or "none"))
     return "".join(f"{comment} {line}".rstrip() + "\n" for line in lines)

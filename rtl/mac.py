@@ -225,18 +225,25 @@ class MatVecPipeline:
     make one output beat (B > 1 for a dense layer reading a feature map); ``matrices[b]`` is the
     ``[O, K]`` weight matrix of vector ``b`` (signed ``weight_bits``), ``bias`` the ``[O]``
     bias or None. Sums are ``acc_range`` wide and requantized (``shift``, ``relu``) to
-    ``out_type``; the output beat goes to ``out`` (a stream of O ``out_type`` elements).
+    ``out_type``; the output beat goes to ``out``: a stream of O ``out_type`` elements, or with
+    ``grouped`` one beat per output group, its ``lanes_out`` channels (:mod:`rtl.streams`; the
+    lanes must divide O).
 
     Timing (:class:`PipelineModel`), with the output never blocked: a vector is accepted when
     the array is idle or in the last cycle of the previous vector, so vectors are taken every
     ``schedule.cycles`` cycles; the output beat of the vector accepted at edge ``e`` (the last
-    of its ``beats``) is transferable at edge ``e + schedule.cycles + mac.pipeline_latency``. While
+    of its ``beats``) is transferable at edge ``e + schedule.cycles + mac.pipeline_latency``
+    (grouped: group ``g``'s at ``e + (g + 1) * schedule.chunks + mac.pipeline_latency``). While
     ``out`` holds an untaken beat the whole pipeline (and operand acceptance) pauses.
     """
 
     def __init__(self, *, operand_type, matrices, weight_bits, bias, schedule, acc_range, shift,
-                 out_type, relu, mac=MacBuild()):
+                 out_type, relu, mac=MacBuild(), grouped=False):
+        if grouped and schedule.outputs % schedule.lanes_out:
+            raise ValueError(f"output groups of {schedule.lanes_out} do not divide "
+                             f"{schedule.outputs} channels")
         self.operand_type = operand_type
+        self.grouped = grouped
         self.mac = mac
         self.matrices = matrices
         self.weight_bits, self.bias = weight_bits, bias
@@ -247,8 +254,10 @@ class MatVecPipeline:
     def timing_model(self, operands, out):
         """The :class:`PipelineModel` of this pipeline between the streams ``operands`` and
         ``out`` of a timing model."""
-        return PipelineModel(operands, out, self.schedule.cycles, self.matrices.shape[0],
-                             self.mac.pipeline_latency)
+        sch = self.schedule
+        return PipelineModel(operands, out, sch.cycles, self.matrices.shape[0],
+                             self.mac.pipeline_latency,
+                             sch.chunks if self.grouped else sch.cycles)
 
     def elaborate_into(self, m, operands, out, fetch=None):
         """Build the pipeline into ``m`` between ``operands`` and ``out``. ``fetch`` supplies
@@ -341,10 +350,14 @@ class MatVecPipeline:
 
         # Requantize stage: each group goes straight into its lanes of the output register
         # (the previous beat has left it: the stage only runs when the output is free or being
-        # taken at this edge); the last group completes the beat.
+        # taken at this edge); the last group completes the beat, or each group is a beat.
         m.d.comb += rq.i.eq(final)
         out_bits = self.out_type.bits
         lane_bits = po * out_bits
+        if self.grouped:
+            with m.If(run & done):
+                m.d.sync += [out_payload.eq(Value.cast(rq.o)), out.valid.eq(1)]
+            return
         with m.If(run & done):
             for g in range(groups):
                 lanes = out_payload[g * lane_bits:min((g + 1) * lane_bits, sch.outputs * out_bits)]
@@ -377,12 +390,14 @@ class VectorFetch:
 
 class PipelineModel(Block):
     """The timing of a :class:`MatVecPipeline`: operand vectors take ``cycles`` cycles each in
-    the MAC array; the output beat of every ``beats``-th vector follows after ``latency`` stages
-    (issued, the MAC array's, done, output register: :attr:`MacBuild.pipeline_latency`);
+    the MAC array; an output beat follows every ``beat_words``-th word (a vector's last, or
+    each output group's last when grouped) of every ``beats``-th vector after ``latency``
+    stages (issued, the MAC array's, done, output register: :attr:`MacBuild.pipeline_latency`);
     everything pauses while the output waits."""
 
-    def __init__(self, i, o, cycles, beats, latency):
+    def __init__(self, i, o, cycles, beats, latency, beat_words):
         self.i, self.o, self.cycles, self.beats = i, o, cycles, beats
+        self.beat_words = beat_words
         self.busy = False
         self.word = 0      # word (cycle) of the current vector being issued
         self.beat = 0      # vector index within the output beat
@@ -407,7 +422,8 @@ class PipelineModel(Block):
         issued_final = False
         if self.busy:
             last = self.word == self.cycles - 1
-            issued_final = last and self.beat == self.beats - 1
+            issued_final = ((self.word + 1) % self.beat_words == 0 and
+                            self.beat == self.beats - 1)
             if last:
                 self.word = 0
                 self.beat = (self.beat + 1) % self.beats
@@ -423,8 +439,11 @@ class PipelineModel(Block):
             return None
         if any(self.finals) or (self.full and self.o.ready):
             return 1
-        if self.busy:  # the word counter runs on; the last word ends the vector
-            return max(1, self.cycles - 1 - self.word)
+        if self.busy:  # the word counter runs on to the vector's last word or a beat's
+            words = self.cycles - 1 - self.word
+            if self.beat == self.beats - 1:
+                words = min(words, self.beat_words - 1 - self.word % self.beat_words)
+            return max(1, words)
         return None
 
     def advance(self, n):

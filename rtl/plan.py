@@ -3,7 +3,8 @@
 Nodes are the engines (one per layer the output depends on, named by the layer), the forks
 (``fork_<tensor>``, one per tensor with several readers) and the FIFOs (``fifo_<add>`` on a
 skip connection's bypass branch, ``rate_<reader>_<port>`` between two engines; see
-:mod:`rtl.fifo_depth`); edges are the streams between their ports. Everything that needs the
+:mod:`rtl.fifo_depth`); edges are the streams between their ports. Every stream of a tensor
+carries the same channel groups (:func:`stream_lanes`). Everything that needs the
 network's wiring reads it here: the top's elaboration, the timing model of the whole network
 (:func:`network_model`, from each engine's own ``timing_model`` and the fork's and FIFO's
 model blocks), the simulation's stall monitor (:meth:`Plan.streams`), the FIFO keys of the
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from netdesc.graph import ancestors, skips
 from netdesc.ops import op_of
 
-from .engines import build_engine
+from .engines import build_engine, output_group, reads_groups
 from .fork import ForkModel
 from .hwconfig import rate_fifo_key
 from .skip_fifo import FifoModel, output_registers
@@ -60,7 +61,8 @@ class Fifo:
     ``rate_fifo_depths``); ``depth``: beats it holds (the hardware config's, else
     ``analysed_depth``); ``analysed_depth``: the minimum for full throughput (``None`` when the
     config fixed the depth); ``beat_bits``: bits of one beat; ``bits = depth * beat_bits``;
-    ``feature_map_depth``: ``H * W`` beats of ``tensor`` and ``feature_map_bits`` their bits
+    ``feature_map_depth``: the beats of one ``tensor`` (``H * W`` pixels, in its channel
+    groups) and ``feature_map_bits`` their bits
     (what buffering a whole tensor would cost); ``max_occupancy``: beats held at most when
     unbounded (a FIFO one deeper never refuses a beat).
     """
@@ -96,13 +98,15 @@ class Fifo:
 @dataclass
 class Plan:
     """Engines (``{layer: engine}``, topological), forks (``{node: (tensor, outputs)}``),
-    FIFOs (``{node: Fifo}``) and the streams between them (``edges``, in wiring order)."""
+    FIFOs (``{node: Fifo}``), the streams between them (``edges``, in wiring order) and the
+    channels per beat of each tensor's streams (``lanes``, :func:`stream_lanes`)."""
 
     net: object
     hw: object
     engines: dict
     forks: dict
     edges: list
+    lanes: dict
     fifos: dict = field(default_factory=dict)
 
     @property
@@ -111,9 +115,8 @@ class Plan:
         return list(self.fifos.values())
 
     def payload(self, tensor):
-        """The pixel layout of the stream carrying ``tensor``."""
-        net = self.net
-        return pixel_layout(net.type_of(tensor), net.shape_of(tensor)[0])
+        """The beat layout of the streams carrying ``tensor``."""
+        return pixel_layout(self.net.type_of(tensor), self.lanes[tensor])
 
     def with_fifos(self, fifos):
         """This plan with ``fifos`` (:class:`Fifo` of depth > 0) spliced into their edges."""
@@ -158,13 +161,57 @@ def fork_name(tensor):
     return f"fork_{tensor}"
 
 
+def stream_lanes(net, hw, layers):
+    """``{tensor: channels per beat}`` of the streams of ``layers`` (the plan's, resolved
+    ``hw``): a tensor travels in the channel groups its producer sends
+    (:func:`rtl.engines.output_group`: a folded conv's output groups, an add's input groups)
+    when every engine reading it takes them at full speed (:func:`rtl.engines.reads_groups`)
+    and an add reads the same groups on both inputs; else, like the accelerator's own ports,
+    in whole pixels. A stream in groups carries none of the pixel-wide registers and channel
+    selects at either end, and an add on groups adds a group per cycle.
+
+    Found by elimination: every tensor starts in its producer's groups, and a tensor some
+    reader cannot take that way goes to whole pixels (which may take the groups from what its
+    own readers produce), until nothing changes."""
+    readers = {}
+    for layer in layers:
+        for src in layer.inputs:
+            readers.setdefault(src, []).append(layer)
+    whole = {net.output}
+    while True:
+        lanes = {net.input.name: net.input.shape[0]}
+        for layer in layers:
+            in_lanes = lanes[layer.inputs[0]]
+            if in_lanes == net.shape_of(layer.inputs[0])[0]:
+                in_lanes = None
+            group = (None if layer.name in whole else
+                     output_group(net, layer, hw.parallelism.get(layer.name), in_lanes))
+            lanes[layer.name] = group or layer.shape[0]
+        refused = {t for t, n in lanes.items() if n < net.shape_of(t)[0] and t not in whole and
+                   not all(reads_groups(net, r, hw.parallelism.get(r.name), n)
+                           for r in readers.get(t, ()))}
+        for layer in layers:  # an add sends the groups it reads, on both inputs alike
+            if layer.op == "add" and (len({lanes[t] for t in layer.inputs}) > 1 or
+                                      lanes[layer.name] == layer.shape[0]):
+                refused.update(t for t in layer.inputs if lanes[t] < net.shape_of(t)[0])
+        if not refused:
+            return lanes
+        whole |= refused
+
+
 def engine_plan(net, hw):
     """The plan without FIFOs: an engine per layer the output depends on (MAC parallelism from
-    the resolved ``hw``), a fork per tensor read by several of them, the streams between."""
+    the resolved ``hw``), its streams in channel groups where both ends can
+    (:func:`stream_lanes`), a fork per tensor read by several of them, the streams between."""
     needed = ancestors(net, net.output)
     layers = [layer for layer in net.layers if layer.name in needed]
+    lanes = stream_lanes(net, hw, layers)
+
+    def grouped(tensor):
+        return None if lanes[tensor] == net.shape_of(tensor)[0] else lanes[tensor]
     engines = {layer.name: build_engine(net, layer, hw.parallelism.get(layer.name),
-                                        hw.mac_build(layer.name))
+                                        hw.mac_build(layer.name), grouped(layer.inputs[0]),
+                                        grouped(layer.name))
                for layer in layers}
     readers = {net.input.name: []}
     readers.update({layer.name: [] for layer in layers})
@@ -182,7 +229,7 @@ def engine_plan(net, hw):
             outs = [src]
         edges += [Edge(tensor, s, dst) for s, dst in zip(outs, ports)]
     edges.append(Edge(net.output, (net.output, "o"), (TOP, "o")))
-    return Plan(net, hw, engines, forks, edges)
+    return Plan(net, hw, engines, forks, edges, lanes)
 
 
 def fifo_sites(plan):
@@ -213,10 +260,10 @@ def fifo_sites(plan):
 def _site(plan, kind, name, key, add, reader, k):
     net = plan.net
     tensor = net.layer(reader).inputs[k]
-    shape = net.shape_of(tensor)
+    lanes = plan.lanes[tensor]
     return Fifo(kind, name, key, add, tensor, reader, k, op_of(net.layer(reader)).ports[k],
-                beat_bits=net.type_of(tensor).bits * shape[0],
-                feature_map_depth=beat_shape(shape)[0])
+                beat_bits=net.type_of(tensor).bits * lanes,
+                feature_map_depth=beat_shape(net.shape_of(tensor), lanes)[0])
 
 
 def network_model(plan, tensors):

@@ -8,7 +8,7 @@ from netdesc.arith import signed_bits_for
 
 from .line_buffer import LineBuffer, LineBufferModel, WindowScan
 from .requantize import Requantizer
-from .streams import pixel_signature
+from .streams import beat_shape, pixel_signature
 from .timing_model import Block, Register
 
 __all__ = ["MaxPoolEngine", "GlobalAvgPoolEngine", "avg_pool_cycles"]
@@ -71,11 +71,11 @@ class MaxPoolEngine(wiring.Component):
         return m
 
 
-def avg_pool_cycles(in_shape):
-    """Cycles per tensor of a :class:`GlobalAvgPoolEngine` on ``in_shape`` ``[C, H, W]``: its
-    H*W input beats, then one cycle per channel to scale the sums."""
-    channels, height, width = in_shape
-    return height * width + channels
+def avg_pool_cycles(in_shape, lanes=None):
+    """Cycles per tensor of a :class:`GlobalAvgPoolEngine` on ``in_shape`` ``[C, H, W]`` in
+    groups of ``lanes`` channels (default: all): its input beats, then one cycle per channel to
+    scale the sums."""
+    return beat_shape(in_shape, lanes)[0] + in_shape[0]
 
 
 class GlobalAvgPoolEngine(wiring.Component):
@@ -84,32 +84,37 @@ class GlobalAvgPoolEngine(wiring.Component):
     ``in_type``, with the accumulator range ``acc_range`` and the output stage ``shift``,
     ``relu``, ``out_type``.
 
-    Ports: ``i: In(pixel_signature(in_type, C))``, H*W beats per tensor in raster order;
+    Ports: ``i: In(pixel_signature(in_type, in_lanes))``, ``H*W*C/in_lanes`` beats per tensor
+    in raster order (:mod:`rtl.streams`; ``in_lanes`` default: C, one pixel per beat);
     ``o: Out(pixel_signature(out_type, C))``, one beat per tensor (the ``[C]`` output).
     Per-channel running sums (exactly as wide as the input range times H*W needs) take one beat
-    per cycle; after the last beat one channel per cycle is scaled (one multiplier) into a
+    per cycle, ``in_lanes`` adders wide: the sums rotate by a group per beat, so that the
+    adders always meet the beat's channels; after the last beat one channel per cycle is scaled (one multiplier) into a
     register, and input waits meanwhile; the cycle after, it is requantized (submodule
     ``requantize``, one lane) into its lane of the output register. The register keeps the
     channel multiplexer and the multiplier off the requantizer's path; the last channel's
     requantization overlaps the next tensor's first beat.
 
-    Timing (:meth:`timing_model`, :class:`SumModel`): :attr:`cycles_per_output` = H*W + C;
+    Timing (:meth:`timing_model`, :class:`SumModel`): :attr:`cycles_per_output` =
+    H*W*C/in_lanes + C;
     the output beat is valid C + 1 cycles after the last input beat, once the previous one
     has been taken.
     """
 
-    def __init__(self, *, in_shape, in_type, multiplier, acc_range, shift, relu, out_type):
+    def __init__(self, *, in_shape, in_type, multiplier, acc_range, shift, relu, out_type,
+                 in_lanes=None):
         channels, height, width = in_shape
         self.in_type = in_type
         self.channels = channels
-        self.beats = height * width
-        self.cycles_per_output = avg_pool_cycles(in_shape)
+        self.beats, self.in_lanes = beat_shape(in_shape, in_lanes)
+        self.cycles_per_output = avg_pool_cycles(in_shape, in_lanes)
         self.multiplier, self.shift, self.relu, self.out_type = multiplier, shift, relu, out_type
         t = in_type
-        self.sum_width = signed_bits_for(self.beats * t.min, self.beats * t.max)
+        pixels = height * width
+        self.sum_width = signed_bits_for(pixels * t.min, pixels * t.max)
         self.acc_width = signed_bits_for(*acc_range)
         super().__init__({
-            "i": In(pixel_signature(in_type, channels)),
+            "i": In(pixel_signature(in_type, self.in_lanes)),
             "o": Out(pixel_signature(out_type, channels)),
         })
 
@@ -126,12 +131,19 @@ class GlobalAvgPoolEngine(wiring.Component):
         busy = Signal()  # scaling the finished sums, channel by channel
         ch = Signal(range(self.channels))
         m.d.comb += self.i.ready.eq(~busy)
+        lanes = self.in_lanes
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += beat.eq(Mux(last, 0, beat + 1))
             with m.If(last):
                 m.d.sync += busy.eq(1)
+            # The group at the front takes the beat and moves to the back: after a pixel's
+            # C / lanes beats every sum is back in its place.
             for c in range(self.channels):
-                m.d.sync += sums[c].eq(sums[c] + self.i.payload[c])
+                if c < self.channels - lanes:
+                    m.d.sync += sums[c].eq(sums[c + lanes])
+                else:
+                    j = c - (self.channels - lanes)
+                    m.d.sync += sums[c].eq(sums[j] + self.i.payload[j])
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         scaled = Signal(signed(self.acc_width))
@@ -158,7 +170,8 @@ class GlobalAvgPoolEngine(wiring.Component):
 
 
 class SumModel(Block):
-    """The timing of a :class:`GlobalAvgPoolEngine`: takes ``beats`` beats, then scales its
+    """The timing of a :class:`GlobalAvgPoolEngine`: takes ``beats`` beats (of any width), then
+    scales its
     ``channels`` sums one per cycle while the output register is free or being emptied (input
     waits); the cycle after the last, its requantized lane fills the output register."""
 

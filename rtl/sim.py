@@ -97,6 +97,11 @@ class StreamPort:
         """Payload bits."""
         return Value.cast(self.stream.payload).shape().width
 
+    @property
+    def lanes(self):
+        """Channels per beat (:mod:`rtl.streams`): as many as the payload holds."""
+        return self.width // self.ttype.bits
+
 
 BACKENDS = ("compiled", "pysim")
 
@@ -143,7 +148,7 @@ def run_streams(dut, inputs, outputs, feeds, count, *, monitors=(), vcd=None,
               disable=None if progress else True, leave=False) as bar:
         tensors, in_stamps, out_stamps, wall, compile_seconds = run(
             bench, inputs, outputs, feeds, count, vcd, stall_cycles, bar)
-    result = _result(tensors, in_stamps, out_stamps, outputs[0].shape, count, wall)
+    result = _result(tensors, in_stamps, out_stamps, outputs[0], count, wall)
     result.backend, result.compile_seconds = backend, compile_seconds
     result.versions = {"amaranth": importlib.metadata.version("amaranth")}
     if backend == "compiled":
@@ -200,7 +205,8 @@ def _run_pysim(bench, inputs, outputs, feeds, count, vcd, stall_cycles, bar):
 
         async def run(ctx):
             for t, x in enumerate(feeds[k]):
-                await put_pixels(ctx, port.stream, x, port.ttype, cycle=bench.cycle,
+                await put_pixels(ctx, port.stream, x, port.ttype, lanes=port.lanes,
+                                 cycle=bench.cycle,
                                  stamps=in_stamps[k], gaps=port.gaps and port.gaps[t])
         return run
 
@@ -210,7 +216,8 @@ def _run_pysim(bench, inputs, outputs, feeds, count, vcd, stall_cycles, bar):
         async def run(ctx):
             for t in range(count):
                 results[k].append(await get_pixels(ctx, port.stream, port.shape, port.ttype,
-                                                   cycle=bench.cycle, stamps=out_stamps[k],
+                                                   lanes=port.lanes, cycle=bench.cycle,
+                                                   stamps=out_stamps[k],
                                                    gaps=port.gaps and port.gaps[t]))
                 if k == 0:
                     bar.update()
@@ -258,11 +265,11 @@ def _run_compiled(bench, inputs, outputs, feeds, count, vcd, stall_cycles, bar):
     model = compiled_sim.build(bench, [p.stream for p in inputs], [p.stream for p in outputs],
                                trace=vcd is not None)
     bar.set_description("simulating (compiled)")
-    ports_in = [compiled_sim.Port(p.width, raws=[r for x in feed for r in to_beats(x, p.ttype)],
+    ports_in = [compiled_sim.Port(p.width, raws=[r for x in feed for r in to_beats(x, p.ttype, p.lanes)],
                                   gaps=_flat_gaps(p, count)) for p, feed in zip(inputs, feeds)]
-    ports_out = [compiled_sim.Port(p.width, beats=beat_shape(p.shape)[0] * count,
+    ports_out = [compiled_sim.Port(p.width, beats=beat_shape(p.shape, p.lanes)[0] * count,
                                    gaps=_flat_gaps(p, count)) for p in outputs]
-    per_tensor = beat_shape(outputs[0].shape)[0]
+    per_tensor = beat_shape(outputs[0].shape, outputs[0].lanes)[0]
 
     def simulate(path):
         result = compiled_sim.run(model, ports_in, ports_out, stall_cycles, path,
@@ -282,7 +289,7 @@ def _run_compiled(bench, inputs, outputs, feeds, count, vcd, stall_cycles, bar):
     bar.update(count - bar.n)
     raws = result.out_raws[0]
     tensors = [from_beats(raws[t * per_tensor:(t + 1) * per_tensor], outputs[0].shape,
-                          outputs[0].ttype) for t in range(count)]
+                          outputs[0].ttype, outputs[0].lanes) for t in range(count)]
     return tensors, result.in_stamps, result.out_stamps, wall, model.compile_seconds
 
 
@@ -309,9 +316,9 @@ def _collect_quietly():
         sys.unraisablehook = hook
 
 
-def _result(tensors, in_stamps, out_stamps, out_shape, count, wall):
+def _result(tensors, in_stamps, out_stamps, out_port, count, wall):
     stamps = out_stamps[0]
-    per = beat_shape(out_shape)[0]
+    per = beat_shape(out_port.shape, out_port.lanes)[0]
     ends = [stamps[(k + 1) * per - 1] for k in range(count)]
     start = min(s[0] for s in in_stamps)
     return SimResult(

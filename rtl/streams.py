@@ -1,9 +1,13 @@
 """Activation streams: the payload layout every engine speaks, and the testbench helpers.
 
-One beat is one pixel with all of its channels, in raster order (rows, then columns). A tensor
-of shape ``[N]`` (a global_avg_pool or dense output) travels as one beat of ``N`` elements, a
-1x1 map with ``N`` channels. Element ``i`` of a beat occupies payload bits
-``[i*bits, (i+1)*bits)``, two's complement when the type is signed.
+A beat carries a *channel group* of one pixel: ``lanes`` consecutive channels, ``lanes``
+dividing the channel count ``C``. Pixels come in raster order (rows, then columns), each as
+``C / lanes`` beats, channels ``[j*lanes, (j+1)*lanes)`` in beat ``j``; ``lanes = C`` (one
+pixel per beat) is the format of the accelerator's own ports and of every stream whose ends do
+not both work a group at a time (:func:`rtl.plan.stream_lanes`). A tensor of shape ``[N]``
+(a global_avg_pool or dense output) travels as one beat of ``N`` elements, a 1x1 map with
+``N`` channels. Element ``i`` of a beat occupies payload bits ``[i*bits, (i+1)*bits)``, two's
+complement when the type is signed.
 
 The async helpers here are the one Python implementation of stream driving, used by the
 project's simulation tests and by the public simulation API's pysim backend; the compiled
@@ -28,7 +32,8 @@ __all__ = [
 
 
 def pixel_layout(ttype, channels):
-    """The payload of one beat: ``channels`` elements of ``ttype``."""
+    """The payload of one beat: ``channels`` elements of ``ttype`` (a pixel's channels, or a
+    group of them)."""
     return data.ArrayLayout(signed(ttype.bits) if ttype.signed else unsigned(ttype.bits), channels)
 
 
@@ -102,13 +107,22 @@ async def stream_get(ctx, stream):
     return raw
 
 
-def beat_shape(shape):
-    """(beats, channels) of a tensor of ``shape``: [C, H, W] -> (H*W, C); [N] -> (1, N)."""
+def beat_shape(shape, lanes=None):
+    """(beats, elements per beat) of a tensor of ``shape`` in groups of ``lanes`` channels
+    (default: all of them): [C, H, W] -> (H*W*C/lanes, lanes); [N] -> (1, N)."""
     if len(shape) == 3:
-        return shape[1] * shape[2], shape[0]
-    if len(shape) == 1:
-        return 1, shape[0]
-    raise ValueError(f"a stream carries [C, H, W] or [N] tensors, not shape {list(shape)}")
+        channels = shape[0]
+    elif len(shape) == 1:
+        channels = shape[0]
+        if lanes not in (None, channels):
+            raise ValueError(f"a [N] tensor travels as one beat of {channels}, not {lanes}")
+    else:
+        raise ValueError(f"a stream carries [C, H, W] or [N] tensors, not shape {list(shape)}")
+    lanes = channels if lanes is None else lanes
+    if channels % lanes:
+        raise ValueError(f"groups of {lanes} do not divide {channels} channels")
+    pixels = shape[1] * shape[2] if len(shape) == 3 else 1
+    return pixels * channels // lanes, lanes
 
 
 async def _idle(ctx, gaps, n):
@@ -116,48 +130,54 @@ async def _idle(ctx, gaps, n):
         await ctx.tick().repeat(gaps[n])
 
 
-def to_beats(array, ttype):
+def to_beats(array, ttype, lanes=None):
     """A ``[C, H, W]`` (or ``[N]``) integer tensor -> its beats' raw payload integers, in
-    raster order."""
+    raster order, ``lanes`` channels per beat (default: all)."""
     array = np.asarray(array)
-    beats, channels = beat_shape(array.shape)
-    return [pack(p, ttype) for p in array.reshape(channels, beats).T.tolist()]
+    beats, lanes = beat_shape(array.shape, lanes)
+    pixels = array.reshape(array.shape[0], -1).T  # [pixels, C]: channel groups follow in a row
+    return [pack(g, ttype) for g in pixels.reshape(beats, lanes).tolist()]
 
 
-def from_beats(raws, shape, ttype):
-    """Raw payload integers of one tensor's beats -> the int64 tensor of ``shape``."""
+def from_beats(raws, shape, ttype, lanes=None):
+    """Raw payload integers of one tensor's beats (``lanes`` channels each, default all) ->
+    the int64 tensor of ``shape``."""
     shape = tuple(shape)
-    channels = beat_shape(shape)[1]
-    pixels = np.array([unpack(raw, ttype, channels) for raw in raws], dtype=np.int64)
-    return pixels.T.reshape(shape)
+    lanes = beat_shape(shape, lanes)[1]
+    groups = np.array([unpack(raw, ttype, lanes) for raw in raws], dtype=np.int64)
+    return groups.reshape(-1, shape[0]).T.reshape(shape)
 
 
-async def put_pixels(ctx, stream, array, ttype, *, cycle=None, stamps=None, gaps=None):
-    """Send a ``[C, H, W]`` (or ``[N]``) integer tensor in raster order, all channels per beat.
+async def put_pixels(ctx, stream, array, ttype, *, lanes=None, cycle=None, stamps=None,
+                     gaps=None):
+    """Send a ``[C, H, W]`` (or ``[N]``) integer tensor in raster order, ``lanes`` channels per
+    beat (default: all).
 
     With ``cycle`` (a :class:`CycleCounter`'s signal) and a list ``stamps``, append the clock
     edge index at which each beat was accepted. ``gaps[n]`` (optional) idle cycles are spent
     before offering beat ``n``, to exercise a design with a slow producer.
     """
-    for n, raw in enumerate(to_beats(array, ttype)):
+    for n, raw in enumerate(to_beats(array, ttype, lanes)):
         await _idle(ctx, gaps, n)
         stamp = await _put(ctx, stream, raw, cycle)
         if stamps is not None:
             stamps.append(stamp)
 
 
-async def get_pixels(ctx, stream, shape, ttype, *, cycle=None, stamps=None, gaps=None):
-    """Receive a tensor of ``shape`` (``[C, H, W]`` or ``[N]``) in raster order; return it as an
-    int64 array. ``cycle`` / ``stamps`` / ``gaps`` work as in :func:`put_pixels` (a gap delays
-    raising ``ready``: a slow consumer)."""
+async def get_pixels(ctx, stream, shape, ttype, *, lanes=None, cycle=None, stamps=None,
+                     gaps=None):
+    """Receive a tensor of ``shape`` (``[C, H, W]`` or ``[N]``) in raster order, ``lanes``
+    channels per beat (default: all); return it as an int64 array. ``cycle`` / ``stamps`` /
+    ``gaps`` work as in :func:`put_pixels` (a gap delays raising ``ready``: a slow
+    consumer)."""
     raws = []
-    for n in range(beat_shape(tuple(shape))[0]):
+    for n in range(beat_shape(tuple(shape), lanes)[0]):
         await _idle(ctx, gaps, n)
         raw, stamp = await _get(ctx, stream, cycle)
         raws.append(raw)
         if stamps is not None:
             stamps.append(stamp)
-    return from_beats(raws, shape, ttype)
+    return from_beats(raws, shape, ttype, lanes)
 
 
 class CycleCounter(Elaboratable):

@@ -1,8 +1,9 @@
 """Window memory: a ring of input rows in block RAM, read one operand per cycle.
 
 The folded conv engine's alternative to a :class:`~rtl.line_buffer.LineBuffer`: no window is
-ever held in registers. Input pixels are written into a memory of single elements, channel by
-channel (one element per cycle, ``C`` cycles per pixel); a window is handed to the MAC pipeline
+ever held in registers. Input pixels, whole or in channel groups (:mod:`rtl.streams`), are
+written into a memory of single elements, channel by channel (one element per cycle, ``C``
+cycles per pixel); a window is handed to the MAC pipeline
 as a small descriptor (its output row, column and the ring slot of its first row) once every
 input pixel it covers has been written, and the pipeline then reads its ``k * k * C`` operands
 from the memory, one per cycle, in the order ``(u, v, i)`` of the weight ROM.
@@ -16,8 +17,8 @@ tensor ends in rows no window reads, so that the next tensor's first rows fit be
 Flow control counts rows relative to windows (all tensors form one row sequence, so tensors
 follow each other without reset): a row is written only when its slot no longer holds a row of
 the window being read, and a window is handed out when the writer has passed its last real
-pixel. Pixels no window reads (rows and columns a stride skips) are accepted in one cycle and
-not written.
+pixel. Pixels no window reads (rows and columns a stride skips) are accepted a beat per cycle
+and not written.
 """
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed
@@ -71,10 +72,12 @@ class RowRing(WindowScan):
         """Last input column a window of output column ``c`` reads (absolute)."""
         return c * self.stride - self.padding + self.col_hi[c] - 1
 
-    def write_cycles(self):
-        """Cycles the writer needs per tensor: ``C`` per pixel read, 1 per pixel skipped."""
+    def write_cycles(self, lanes=None):
+        """Cycles the writer needs per tensor of ``lanes`` channels per beat (default: all):
+        ``C`` per pixel read, one per beat of a pixel skipped."""
         used = sum(self.row_used) * sum(self.col_used)
-        return used * self.channels + self.height * self.width - used
+        beats = self.channels // (lanes or self.channels)
+        return used * self.channels + (self.height * self.width - used) * beats
 
 
 def descriptor_layout(ring):
@@ -103,22 +106,24 @@ def _ring_add(slot, n, size):
 class WindowMemory(wiring.Component):
     """The writer and window hand-out of the module docstring over a :class:`RowRing`.
 
-    Ports: ``i: In(pixel_signature(ttype, C))``, pixels in raster order; ``o``: a stream of
+    Ports: ``i: In(pixel_signature(ttype, lanes))``, pixels in raster order in groups of
+    ``lanes`` channels (default: all ``C``); ``o``: a stream of
     window descriptors (``row``, ``col`` of the output position, ``slot`` of its first input
     row, which may lie in the top padding), in raster order; the memory's read port
     ``read_addr`` (``In``) and ``read_data`` (``Out``, the element at the address of the
     previous cycle in which ``read_en`` was high).
 
-    Timing (:class:`WindowMemoryModel`): a pixel read by some window is taken in the last of
-    ``C`` cycles, one element written per cycle, from its row's first pixel on only once its
-    slot is free; other pixels are taken in one cycle. A window is valid in the cycle after
+    Timing (:class:`WindowMemoryModel`): a beat of a pixel read by some window is taken in the
+    last of ``lanes`` cycles, one element written per cycle, from its row's first pixel on only
+    once its slot is free; beats of other pixels are taken in one cycle. A window is valid in the cycle after
     the write of its last real pixel, and the next one may be valid in the cycle it is taken.
     """
 
-    def __init__(self, ttype, ring):
+    def __init__(self, ttype, ring, lanes=None):
         self.ttype, self.ring = ttype, ring
+        self.lanes = lanes or ring.channels
         super().__init__({
-            "i": In(pixel_signature(ttype, ring.channels)),
+            "i": In(pixel_signature(ttype, self.lanes)),
             "o": Out(stream.Signature(descriptor_layout(ring))),
             "read_addr": In(range(ring.depth)),
             "read_en": In(1),
@@ -140,39 +145,44 @@ class WindowMemory(wiring.Component):
         lead = Signal(_lead_range(ring), init=ring.padding)
         held = Signal(_lead_range(ring), init=ring.padding)
 
-        # Writer.
+        # Writer: element ``lane`` of beat ``part`` of pixel (x, y).
+        lanes = self.lanes
+        parts = C // lanes
         x = Signal(range(W))
         y = Signal(range(H))
-        ch = Signal(range(C))
+        lane = Signal(range(lanes))
+        part = Signal(range(parts))
         address = Signal(range(ring.depth))
         wslot = Signal(range(ring.rows))  # the slot of row y
         used = _flags(ring.row_used).bit_select(y, 1) & _flags(ring.col_used).bit_select(x, 1)
         free = held < ring.rows
-        last_ch = ch == C - 1
+        writing = self.i.valid & free & used
         m.d.comb += [
-            self.i.ready.eq(free & (~used | last_ch)),
+            self.i.ready.eq(free & (~used | (lane == lanes - 1))),
             wr.addr.eq(address),
-            wr.data.eq(Value.cast(self.i.payload).word_select(ch, bits)),
-            wr.en.eq(self.i.valid & free & used),
+            wr.data.eq(Value.cast(self.i.payload).word_select(lane, bits)),
+            wr.en.eq(writing),
         ]
         taken = self.i.valid & self.i.ready
+        pixel_done = taken & (part == parts - 1)
         row_done = Signal()
-        m.d.comb += row_done.eq(taken & (x == W - 1))
+        m.d.comb += row_done.eq(pixel_done & (x == W - 1))
 
         # The address runs through the slots' rows one after the other, back to 0 after the
         # last row of the last slot.
         slot_end = row_done & (wslot == ring.rows - 1)
-        with m.If(self.i.valid & free & used):
-            m.d.sync += address.eq(Mux(slot_end, 0, address + 1))
+        with m.If(writing):
+            m.d.sync += [address.eq(Mux(slot_end, 0, address + 1)),
+                         lane.eq(Mux(lane == lanes - 1, 0, lane + 1))]
         with m.Elif(taken):
-            m.d.sync += address.eq(Mux(slot_end, 0, address + C))
+            m.d.sync += address.eq(Mux(slot_end, 0, address + lanes))
         with m.If(taken):
-            m.d.sync += [ch.eq(0), x.eq(Mux(x == W - 1, 0, x + 1))]
+            m.d.sync += part.eq(Mux(part == parts - 1, 0, part + 1))
+        with m.If(pixel_done):
+            m.d.sync += x.eq(Mux(x == W - 1, 0, x + 1))
             with m.If(x == W - 1):
                 m.d.sync += [y.eq(Mux(y == H - 1, 0, y + 1)),
                              wslot.eq(_ring_add(wslot, 1, ring.rows))]
-        with m.Elif(self.i.valid & free & used):
-            m.d.sync += ch.eq(ch + 1)
 
         # Window hand-out.
         r = Signal(range(ring.out_height))
@@ -205,12 +215,14 @@ class WindowMemory(wiring.Component):
 
 
 class WindowMemoryModel(Block):
-    """The timing of a :class:`WindowMemory` over ``ring``: input stream ``i``, window
-    descriptors ``o``."""
+    """The timing of a :class:`WindowMemory` over ``ring``: input stream ``i`` (``lanes``
+    channels per beat, default all), window descriptors ``o``."""
 
-    def __init__(self, ring, i, o):
+    def __init__(self, ring, i, o, lanes=None):
         self.ring, self.i, self.o = ring, i, o
-        self.x = self.y = self.ch = 0
+        self.lanes = lanes or ring.channels
+        self.parts = ring.channels // self.lanes
+        self.x = self.y = self.lane = self.part = 0
         self.r = self.c = 0
         self.lead = self.held = ring.padding
 
@@ -226,7 +238,7 @@ class WindowMemoryModel(Block):
                                             self.x > self.ring.needed_col(self.c))
 
     def backward(self):
-        self.i.ready = self._free() and (not self._used() or self.ch == self.ring.channels - 1)
+        self.i.ready = self._free() and (not self._used() or self.lane == self.lanes - 1)
 
     def _writing(self):
         return self.i.valid and self._free() and self._used() and not self.i.ready
@@ -235,14 +247,16 @@ class WindowMemoryModel(Block):
         ring = self.ring
         row_done = 0
         if self.i.fire:
-            self.ch = 0
-            if self.x == ring.width - 1:
-                self.x, row_done = 0, 1
+            self.lane = 0
+            if self.part < self.parts - 1:
+                self.part += 1
+            elif self.x == ring.width - 1:
+                self.x, self.part, row_done = 0, 0, 1
                 self.y = (self.y + 1) % ring.height
             else:
-                self.x += 1
+                self.x, self.part = self.x + 1, 0
         elif self._writing():
-            self.ch += 1
+            self.lane += 1
         if self.o.fire:
             self.held = self.lead + row_done
             if self.c == ring.out_width - 1:
@@ -256,12 +270,12 @@ class WindowMemoryModel(Block):
             self.held += row_done
 
     def countdown(self):
-        # Writing a pixel's channels moves no beat until its last one.
-        return self.ring.channels - 1 - self.ch if self._writing() else None
+        # Writing a beat's channels moves no beat until its last one.
+        return self.lanes - 1 - self.lane if self._writing() else None
 
     def advance(self, n):
         if self._writing():
-            self.ch += n
+            self.lane += n
 
 
 class WindowFetch:

@@ -3,7 +3,8 @@
 netdesc.run: random and edge inputs, every parallelism regime, strides, paddings, odd sizes,
 stalls, two tensors back to back; their timing models (rtl.timing_model.edges) against the
 simulation's transfer edges, exact latencies and steady-state rates; which engine
-rtl.engines.build_engine picks; parallelism errors."""
+rtl.engines.build_engine picks; parallelism errors; the folded engine's streams in channel
+groups."""
 
 import gc
 
@@ -38,21 +39,23 @@ def conv_net(in_shape, out_channels, k, s, p, *, in_type=TensorType(4, True), we
     return netdesc.parse(obj, source="<conv test>")
 
 
-def check(net, parallelism, xs, engine=None, mac=MacBuild(), **gaps):
+def check(net, parallelism, xs, engine=None, mac=MacBuild(), lanes=None, **gaps):
     """Simulate, compare every output with netdesc.run and the stamps with the timing model.
     ``engine``: the engine class (default: build_engine's choice); ``mac``: how its MAC array
-    is built. Returns the engine, the simulation and the model's ``(accepted, produced)``
-    edges."""
+    is built; ``lanes``: the folded engine's channel groups (``in_lanes``, ``grouped_output``).
+    Returns the engine, the simulation and the model's ``(accepted, produced)`` edges."""
     layer = net.layer("c")
     if engine is None:
         engine = build_engine(net, layer, parallelism, mac)
     else:
-        engine = engine(**conv2d_parameters(net, layer, parallelism, mac))
+        engine = engine(**conv2d_parameters(net, layer, parallelism, mac), **(lanes or {}))
     run = simulate_component(engine, xs, engine.in_type, layer.shape, layer.type,
                              backend="pysim", **gaps)
     for x, y in zip(xs, run.outputs):
         np.testing.assert_array_equal(y, netdesc.run(net, x))
-    accepted, produced = edges(engine, beat_shape(net.input.shape)[0], beat_shape(layer.shape)[0],
+    in_lanes, out_lanes = (getattr(engine, n, None) for n in ("in_lanes", "out_lanes"))
+    accepted, produced = edges(engine, beat_shape(net.input.shape, in_lanes)[0],
+                               beat_shape(layer.shape, out_lanes)[0],
                                tensors=len(xs), gaps=gaps.get("in_gaps"),
                                out_gaps=gaps.get("out_gaps"))
     assert run.input_stamps[0] == accepted
@@ -307,3 +310,65 @@ def test_folded_steady_state_is_the_mac_array(rng):
 ])
 def test_folds_when_it_is_no_slower(in_shape, o, k, s, p, par, folded):
     assert folds(in_shape, k, s, p, MacSchedule.choose(o, in_shape[0] * k * k, par)) == folded
+
+
+def test_a_1x1_conv_folds_on_channel_groups():
+    """A whole pixel is a 1x1 window already; a pixel in groups would have to be assembled."""
+    schedule = MacSchedule.choose(16, 8, 4)
+    assert not folds((8, 8, 8), 1, 2, 0, schedule)
+    assert folds((8, 8, 8), 1, 2, 0, schedule, in_lanes=2)
+    assert not folds((8, 8, 8), 1, 2, 0, MacSchedule.choose(16, 8, 32), in_lanes=2)
+
+
+# in_shape, out_channels, kernel, stride, padding, parallelism, input lanes
+GROUPED_CASES = [
+    ((16, 2, 2), 16, 3, 1, 1, 1, 1),   # b3_conv1 of the digits demo, a channel per beat
+    ((2, 5, 7), 3, 3, 1, 1, 1, 1),     # three output groups of one
+    ((4, 5, 7), 4, 3, 2, 1, 2, 2),     # stride 2, odd sizes, groups of two on both sides
+    ((6, 4, 5), 6, 3, 1, 1, 3, 3),     # groups of three
+    ((3, 5, 6), 2, 3, 2, 0, 1, 1),     # no padding: the last row and column are never read
+    ((3, 4, 4), 2, 1, 2, 0, 1, 1),     # 1x1 stride 2: skipped pixels take a cycle per beat
+    ((2, 1, 1), 4, 3, 1, 1, 2, 1),     # a one-pixel image, output groups of two
+]
+
+
+@pytest.mark.parametrize("registered", [False, True])
+@pytest.mark.parametrize("in_shape, o, k, s, p, par, in_lanes", GROUPED_CASES)
+def test_folded_streams_in_channel_groups(in_shape, o, k, s, p, par, in_lanes, registered, rng):
+    """Input beats of ``in_lanes`` channels, an output beat per group of the MAC array's
+    lanes: the same tensors as the reference, the timing model's edges."""
+    net = conv_net(in_shape, o, k, s, p, rng=8)
+    t = net.input.type
+    xs = random_inputs(net, rng) + [np.full(in_shape, t.min), np.full(in_shape, t.max)]
+    engine, run, _ = check(net, par, xs, FoldedConvEngine, MacBuild(registered=registered),
+                           lanes={"in_lanes": in_lanes, "grouped_output": True})
+    assert (engine.in_lanes, engine.out_lanes) == (in_lanes, engine.schedule.lanes_out)
+
+
+def test_folded_channel_groups_with_stalls(rng, random_gaps):
+    net = conv_net((4, 5, 7), 4, 3, 2, 1, rng=9)
+    lanes = {"in_lanes": 2, "grouped_output": True}
+    check(net, 2, random_inputs(net, rng), FoldedConvEngine, lanes=lanes,
+          in_gaps=random_gaps(2, 70), out_gaps=random_gaps(2, 24))
+    check(net, 2, random_inputs(net, rng), FoldedConvEngine, lanes=lanes,
+          in_gaps=random_gaps(2, 70, max_gap=12))
+
+
+def test_folded_writes_a_beat_per_cycle_of_skipped_pixels(rng):
+    """Groups of one channel: a read pixel takes its 3 elements, one beat per cycle; a pixel
+    the stride skips takes its 3 beats in 3 cycles."""
+    net = conv_net((3, 4, 4), 2, 1, 2, 0, rng=6)
+    engine, run, _ = check(net, 1, random_inputs(net, rng, 1), FoldedConvEngine,
+                           lanes={"in_lanes": 1})
+    assert engine.write_cycles == 4 * 3 + 12 * 3
+    assert np.diff(run.input_stamps[0][:12]).tolist() == [1] * 11
+
+
+@pytest.mark.parametrize("in_shape, o, k, par, lanes, message", [
+    ((4, 3, 3), 4, 3, 1, {"in_lanes": 3}, "input groups of 3 do not divide 4 channels"),
+    ((1, 3, 3), 3, 1, 2, {"grouped_output": True}, "output groups of 2 do not divide 3 channels"),
+])
+def test_channel_groups_must_divide_the_channels(in_shape, o, k, par, lanes, message):
+    net = conv_net(in_shape, o, k, 1, k // 2)
+    with pytest.raises(ValueError, match=message):
+        FoldedConvEngine(**conv2d_parameters(net, net.layer("c"), par), **lanes)

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import netdesc
 from netdesc.builder import NetBuilder
+from rtl.folded_conv import FoldedConvEngine
 from rtl.hwconfig import HwConfig
 from rtl.network import NetworkTop
 from rtl.plan import predict
@@ -149,6 +150,47 @@ def test_resnet18_stem_with_padded_maxpool():
 
 def test_no_skips_strided_and_one_mac_per_layer():
     _check(plain_strided(), hw=HwConfig(parallelism={"c1": 1, "c2": 1}))
+
+
+def grouped_streams():
+    """Folded convs (a 1x1 among them) and an add passing channel groups on, into the average
+    pool."""
+    b = NetBuilder("grouped", (3, 7, 6), rng=4)
+    b.conv("c1", 4)
+    x = b.conv("c2", 4, stride=2)
+    y = b.conv("c3", 4, src=x, relu=False, signed=True)
+    b.add("add", y, x, relu=True)
+    b.conv("p", 4, kernel=1, padding=0)
+    b.global_avg_pool("gap")
+    b.dense("fc", 3)
+    return b.build()
+
+
+def mismatched_groups():
+    """An add whose inputs come in different groups (one channel, two) takes whole pixels on
+    both; a 1x1 conv reading whole pixels keeps its window register."""
+    b = NetBuilder("mismatched", (3, 5, 6), rng=6)
+    x = b.conv("c1", 4)
+    y = b.conv("c2", 4, src=x, relu=False, signed=True)
+    p = b.conv("p1", 4, kernel=1, padding=0, src=x, relu=False, signed=True)
+    b.add("add", y, p, relu=True)
+    b.conv("c3", 2, kernel=1, padding=0)
+    return b.build()
+
+
+@pytest.mark.parametrize("net, parallelism, lanes, folded", [
+    (grouped_streams(), {"c1": 2, "c2": 1, "c3": 1, "p": 1, "fc": 1},
+     {"input": 3, "c1": 2, "c2": 1, "c3": 1, "add": 1, "p": 1, "gap": 4, "fc": 3},
+     {"c1", "c2", "c3", "p"}),
+    (mismatched_groups(), {"c1": 2, "c2": 1, "p1": 2, "c3": 1},
+     {"input": 3, "c1": 2, "c2": 4, "p1": 4, "add": 4, "c3": 2}, {"c1", "c2", "p1"}),
+])
+def test_streams_in_channel_groups_where_both_ends_take_them(net, parallelism, lanes, folded):
+    hw = HwConfig(parallelism=parallelism)
+    top = NetworkTop(net, hw)
+    assert top.plan.lanes == lanes
+    assert {n for n, e in top.engines.items() if isinstance(e, FoldedConvEngine)} == folded
+    _check(net, count=3, hw=hw)
 
 
 def test_add_reading_one_tensor_twice():

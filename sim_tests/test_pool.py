@@ -26,17 +26,18 @@ def pool_net(in_shape, in_type, op, **kwargs):
     return b.build()
 
 
-def check(net, xs, **gaps):
-    """Simulate the engine of layer "p" on ``xs``; compare with netdesc.run and the stamps with
-    the timing model. Returns the engine, the simulation and the model's ``(accepted,
-    produced)`` edges."""
+def check(net, xs, in_lanes=None, **gaps):
+    """Simulate the engine of layer "p" on ``xs`` (``in_lanes`` channels per input beat,
+    default all); compare with netdesc.run and the stamps with the timing model. Returns the
+    engine, the simulation and the model's ``(accepted, produced)`` edges."""
     layer = net.layer("p")
-    engine = build_engine(net, layer)
+    engine = build_engine(net, layer, in_lanes=in_lanes)
     run = simulate_component(engine, xs, net.input.type, layer.shape, layer.type,
                              backend="pysim", **gaps)
     for x, y in zip(xs, run.outputs):
         np.testing.assert_array_equal(y, netdesc.run(net, x))
-    accepted, produced = edges(engine, beat_shape(net.input.shape)[0], beat_shape(layer.shape)[0],
+    accepted, produced = edges(engine, beat_shape(net.input.shape, in_lanes)[0],
+                               beat_shape(layer.shape)[0],
                                tensors=len(xs), gaps=gaps.get("in_gaps"),
                                out_gaps=gaps.get("out_gaps"))
     assert run.input_stamps[0] == accepted
@@ -150,3 +151,19 @@ def test_global_avg_pool_timing(rng, random_gaps):
     # One channel of one pixel: the last lane's requantization meets the next tensor's beat.
     net = pool_net((1, 1, 1), TensorType(4, True), "avg")
     check(net, inputs(net, rng, 6), in_gaps=random_gaps(6, 1), out_gaps=random_gaps(6, 1))
+
+
+@pytest.mark.parametrize("in_shape, lanes", [((16, 2, 2), 1), ((4, 3, 5), 2), ((6, 1, 1), 3),
+                                             ((3, 2, 3), 1)])
+def test_global_avg_pool_reads_channel_groups(in_shape, lanes, rng, random_gaps):
+    """Beats of ``lanes`` channels: the sums rotate a group per beat and meet their channels
+    again; one beat per cycle, then a cycle per channel."""
+    ttype = TensorType(5, True)
+    net = pool_net(in_shape, ttype, "avg", bits=5, signed=True)
+    xs = inputs(net, rng) + [np.full(in_shape, ttype.min), np.full(in_shape, ttype.max)]
+    engine, _, (accepted, _) = check(net, xs, in_lanes=lanes)
+    beats = in_shape[0] // lanes * in_shape[1] * in_shape[2]
+    assert engine.cycles_per_output == beats + in_shape[0]
+    assert accepted[:beats] == list(range(beats))
+    check(net, inputs(net, rng), in_lanes=lanes, in_gaps=random_gaps(2, beats),
+          out_gaps=random_gaps(2, 1))

@@ -8,8 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from netdesc import TensorType
 from rtl.sim import simulate_component
-from rtl.streams import (CycleCounter, get_pixels, pack, pixel_layout, put_pixels, stream_get,
-                         stream_put, unpack)
+from rtl.streams import (CycleCounter, beat_shape, from_beats, get_pixels, pack, pixel_layout,
+                         put_pixels, stream_get, stream_put, to_beats, unpack)
 
 
 @settings(max_examples=60, deadline=None)
@@ -22,6 +22,19 @@ def test_pack_unpack_roundtrip(bits, is_signed, channels, data):
     assert unpack(raw, t, channels) == values
     # The layout agrees with pack: element i of the View is values[i].
     assert list(adata.Const(pixel_layout(t, channels), raw)) == values
+
+
+def test_channel_groups_follow_each_other_within_a_pixel():
+    t = TensorType(4, True)
+    x = np.arange(-6, 6).reshape(4, 1, 3)  # 4 channels of 3 pixels
+    beats = to_beats(x, t, 2)
+    assert beat_shape(x.shape, 2) == (6, 2)
+    assert [unpack(r, t, 2) for r in beats] == [[-6, -3], [0, 3], [-5, -2], [1, 4], [-4, -1],
+                                                [2, 5]]
+    np.testing.assert_array_equal(from_beats(beats, x.shape, t, 2), x)
+    np.testing.assert_array_equal(from_beats(to_beats(x, t), x.shape, t), x)
+    with pytest.raises(ValueError, match="groups of 3 do not divide 4 channels"):
+        beat_shape(x.shape, 3)
 
 
 def test_pack_rejects_out_of_range():
