@@ -68,8 +68,9 @@ class FoldedConvEngine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.window_memory = memory = WindowMemory(self.in_type, self.ring,
-                                                           self.in_lanes)
+        # A registered MAC array (ECP5, Xilinx) is the sign of a build for Fmax over area.
+        m.submodules.window_memory = memory = WindowMemory(
+            self.in_type, self.ring, self.in_lanes, registered=self.pipeline.mac.registered)
         wiring.connect(m, wiring.flipped(self.i), memory.i)
         self.pipeline.elaborate_into(m, memory.o, self.o, fetch=WindowFetch(memory))
         return m

@@ -30,14 +30,18 @@ def run_requantizer(acc_width, shift, ttype, relu, values, lanes=2):
     return out[:len(values)]
 
 
-def edge_values(acc_width, shift):
+def edge_values(acc_width, shift, ttype, relu):
     lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
     vals = {lo, lo + 1, hi, hi - 1, 0, 1, -1}
+    half = (1 << shift) >> 1
     if shift:
-        half = 1 << (shift - 1)
         # Exactly half-way points on both sides of zero, and one either side of them.
         for base in (half, -half, 3 * half, -3 * half):
             vals.update({base - 1, base, base + 1})
+    # The accumulators that round onto the saturation bounds, and one either side of them.
+    low = max(ttype.min, 0) if relu else ttype.min
+    for base in ((low << shift) - half, ((ttype.max + 1) << shift) - half):
+        vals.update({base - 1, base, base + 1})
     return sorted(v for v in vals if lo <= v <= hi)
 
 
@@ -47,7 +51,7 @@ def edge_values(acc_width, shift):
 def test_matches_reference(acc_width, shift, bits, is_signed, relu, data):
     ttype = TensorType(bits, is_signed)
     lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
-    values = edge_values(acc_width, shift) + data.draw(st.lists(st.integers(lo, hi), max_size=12))
+    values = edge_values(acc_width, shift, ttype, relu) + data.draw(st.lists(st.integers(lo, hi), max_size=12))
     got = run_requantizer(acc_width, shift, ttype, relu, values)
     assert got == [requantize(v, shift, ttype, relu) for v in values]
 
