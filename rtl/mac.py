@@ -46,18 +46,21 @@ PIPELINE_STAGES = 3
 class MacBuild:
     """How a layer's MAC array is built. ``logic_multipliers``: products from adders, which
     synthesis keeps out of DSP blocks (a device's DSPs can then go to other layers).
-    ``registered``: the operands and weights, then the products, are registered, so that
-    neither the weight ROM's output nor a multiplier lies on the path into the adder tree; a
-    higher Fmax for two stages of latency and their flip-flops (on ECP5 a DP16KD's output
-    takes 5.8 ns to appear, a MULT18X18D 3.9 ns more)."""
+    ``registered``: the operands and weights pass two registers, then the products one, so
+    that neither a block RAM's output (the weight ROM's, the window memory's) nor a multiplier
+    lies on the path into the adder tree; a higher Fmax for three stages of latency and their
+    flip-flops. Two operand registers because Yosys packs none of them into the ECP5's DP16KD
+    or MULT18X18D: a DP16KD's output takes 5.8 ns to appear, and one register between it and
+    the DSP column left 7 ns of routing on either side; the second lets the placer put one
+    beside each."""
 
     logic_multipliers: bool = False
     registered: bool = False
 
     @property
     def latency(self):
-        """The MAC array's registered stages: operands and weights; products."""
-        return 2 * self.registered
+        """The MAC array's registered stages: operands and weights (two); products."""
+        return 3 * self.registered
 
     @property
     def pipeline_latency(self):
@@ -159,9 +162,9 @@ class MacArray(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        stage = int(self.build.registered)  # registers of each of the two stages
-        x = delayed(m, self.x, stage, self.run, "x")
-        w = delayed(m, self.w, stage, self.run, "w")
+        stage = int(self.build.registered)
+        x = delayed(m, self.x, 2 * stage, self.run, "x")
+        w = delayed(m, self.w, 2 * stage, self.run, "w")
         first, group, en = (delayed(m, port, self.build.latency, self.run, name)
                             for port, name in ((self.first, "first"), (self.group, "group"),
                                                (self.en, "en")))

@@ -43,15 +43,14 @@ class Requantizer(wiring.Component):
         m = Module()
         lo = max(self.ttype.min, 0) if self.relu else self.ttype.min
         hi = self.ttype.max
-        half = (1 << self.shift) >> 1  # the rounding constant
         for n in range(self.lanes):
-            acc = self.i[n].as_signed()
-            # One extra bit so adding the rounding constant cannot wrap.
-            shifted = (acc + half) >> self.shift
-            # The bounds are compared with the accumulator itself, beside the rounding adder
-            # rather than after it: (acc + half) >> shift < lo iff acc < (lo << shift) - half,
-            # and > hi iff acc >= ((hi + 1) << shift) - half.
-            below = acc < (lo << self.shift) - half
-            above = acc >= ((hi + 1) << self.shift) - half
-            m.d.comb += self.o[n].eq(Mux(below, lo, Mux(above, hi, shifted)))
+            acc = self.i[n]
+            if self.shift == 0:
+                shifted = acc
+            else:
+                # One extra bit so adding the rounding constant cannot wrap.
+                shifted = (acc.as_signed() + (1 << (self.shift - 1))) >> self.shift
+            # Bounds compared after the shift, where lo and hi are tests of the high bits: on
+            # the accumulator beside the adder they would be full comparators (docs/DECISIONS.md).
+            m.d.comb += self.o[n].eq(Mux(shifted < lo, lo, Mux(shifted > hi, hi, shifted)))
         return m
