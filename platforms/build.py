@@ -18,6 +18,7 @@ import importlib
 import json
 import re
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -94,6 +95,10 @@ def _overrides(b, dsp):
         "nextpnr_opts": "--report report.json --timing-allow-fail",
     }
 
+
+# Builds may run side by side (the tools in processes of their own); their RTL is generated
+# one at a time, as Amaranth's elaboration is not documented to be thread-safe.
+_ELABORATION = threading.Lock()
 
 _UTIL_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%")
 
@@ -224,11 +229,13 @@ def build_design(make_accelerator, design, board_name, out_dir, baud=DEFAULT_BAU
 
     say = progress or (lambda text: None)
     say("generating RTL")
-    try:
-        plan = platform.prepare(BoardTop(make_accelerator, baud), name="top", **_overrides(b, dsp))
-    except ValueError as e:  # a component's parameter rule, e.g. the one-byte argmax
-        raise TailorError(f"'{design}' cannot be built for the {b.name}: {e}") from None
-    plan.extract(str(build_dir))
+    with _ELABORATION:
+        try:
+            plan = platform.prepare(BoardTop(make_accelerator, baud), name="top",
+                                    **_overrides(b, dsp))
+        except ValueError as e:  # a component's parameter rule, e.g. the one-byte argmax
+            raise TailorError(f"'{design}' cannot be built for the {b.name}: {e}") from None
+        plan.extract(str(build_dir))
     say(f"Yosys, {b.nextpnr.removeprefix('yowasp-')} and packing for {platform.device}")
     start = time.monotonic()
     try:

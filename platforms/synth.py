@@ -17,7 +17,9 @@ Targets: ``ice40`` (iCE40 UltraPlus, multipliers to ``SB_MAC16``), ``ecp5`` (``M
 """
 
 import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from common.errors import TailorError
@@ -155,9 +157,26 @@ def synthesize_net(net, target, workdir, hw=None, top=None, timeout=None, dsp=Tr
     memories (scratchpad, accumulators, weights, ...), the MAC array and controller being the
     top's own logic.
     """
+    return synthesize_net_targets(net, {target: workdir}, hw, top, timeout, dsp, arch)[target]
+
+
+def synthesize_net_targets(net, workdirs, hw=None, top=None, timeout=None, dsp=True,
+                           arch="dataflow"):
+    """:func:`synthesize_net` for every ``{target: workdir}``, as ``{target: report}``: the
+    design converted to RTLIL once (the text does not depend on the target), then one Yosys
+    process per target, as many at a time as the machine has cores."""
+    from amaranth.back import rtlil
+
     from rtl.accelerators import accelerator
     top = top or accelerator(net, hw, arch)
-    report = synthesize(top, target, workdir, name=net.name, timeout=timeout, dsp=dsp)
-    if arch == "dataflow":
-        report.order = top.plan.unit_order(report.children(""))
-    return report
+    text = rtlil.convert(top, name="top")
+
+    def one(target):
+        report = synthesize_rtlil(text, target, workdirs[target], design=net.name,
+                                  timeout=timeout, dsp=dsp)
+        if arch == "dataflow":
+            report.order = top.plan.unit_order(report.children(""))
+        return report
+    # The threads only wait: Yosys runs in processes of its own.
+    with ThreadPoolExecutor(min(len(workdirs), os.cpu_count() or 1)) as pool:
+        return dict(zip(workdirs, pool.map(one, workdirs)))

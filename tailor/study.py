@@ -9,8 +9,10 @@ shape, with or without a local CIFAR-10 copy (without it, the hardware half runs
 untrained network's structure and accuracy is reported as not measured).
 """
 
+import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -184,14 +186,19 @@ def _array_bitstream(variant, net, board, out, notes):
             "seconds": round(result.seconds, 1), "versions": result.versions}
 
 
-def _synth(net, top, target, workdir):
-    from platforms.synth import synthesize_net
+def _synth(net, top, workdirs):
+    """``{target: resources}`` of ``net``'s accelerator ``top`` for each ``{target: workdir}``
+    (side by side), and the tool versions."""
+    from platforms.synth import synthesize_net_targets
 
-    report = synthesize_net(net, target, workdir, top=top)
-    j = report.to_json()
-    in_logic = [m.path for m in report.memories if m.in_logic]
-    return {**j["total"], "per_layer": j["layers"], "seconds": j["synthesis_seconds"],
-            "memories_in_logic": in_logic}, j["versions"]
+    reports = synthesize_net_targets(net, workdirs, top=top)
+    resources = {}
+    for target, report in reports.items():
+        j = report.to_json()
+        in_logic = [m.path for m in report.memories if m.in_logic]
+        resources[target] = {**j["total"], "per_layer": j["layers"],
+                             "seconds": j["synthesis_seconds"], "memories_in_logic": in_logic}
+    return resources, j["versions"]
 
 
 def _best(variants, targets, tolerance_pt):
@@ -235,9 +242,8 @@ def run_study(cfg, out_dir, progress=True, title=None):
         stage(f"{v}: simulating the RTL on {len(images)} images against the PyTorch integer model")
         top, _, sim = _sim_check(net, hw, images, progress)
         stage(f"{v}: synthesizing for {', '.join(cfg.targets)}")
-        resources = {}
-        for target in cfg.targets:
-            resources[target], versions = _synth(net, top, target, out / "synth" / f"{v}-{target}")
+        resources, versions = _synth(net, top, {t: out / "synth" / f"{v}-{t}"
+                                                for t in cfg.targets})
         variants.append({"name": v, "accuracy": acc, "skips": model.skip_code(),
                          "add_layers": len(netdesc.skips(net)),
                          "resources": resources, "fmax_mhz": None,
@@ -265,7 +271,12 @@ def run_study(cfg, out_dir, progress=True, title=None):
     array = _array_study(nets, images)
     if cfg.board:
         stage(f"building the {cfg.board} bitstreams of the three variants on the PE array")
-        built = (_array_bitstream(v, net, cfg.board, out, build_notes) for v, net in nets.items())
+        notes = {v: [] for v in nets}
+        # The threads only wait: Yosys and nextpnr run in processes of their own.
+        with ThreadPoolExecutor(min(len(nets), os.cpu_count() or 1)) as pool:
+            built = list(pool.map(lambda v: _array_bitstream(v, nets[v], cfg.board, out,
+                                                             notes[v]), nets))
+        build_notes += [note for v in nets for note in notes[v]]
         array["bitstreams"] = [b for b in built if b]
         for b in array["bitstreams"]:
             versions = {**versions, **b.pop("versions")}
