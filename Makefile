@@ -23,8 +23,10 @@ lint: $(BIN)/tailor
 	$(BIN)/ruff check --no-cache .
 
 # pytest exits 5 when it collects nothing: for this project that means a broken suite, so say so.
+# A worker per core (pytest-xdist), each taking whole files, so a file's module fixtures (a
+# trained evaluator, measured cost rows) are built once.
 test: lint
-	@$(BIN)/python -m pytest -q; rc=$$?; \
+	@$(BIN)/python -m pytest -q -n auto --dist loadfile; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; the suite is misconfigured" >&2; fi; \
 	exit $$rc
 

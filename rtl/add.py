@@ -1,7 +1,7 @@
 """The join of a skip connection: elementwise ``add`` of two pixel streams (NETDESC.md)."""
 
-from amaranth.hdl import Module, Signal
-from amaranth.lib import wiring
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from netdesc.arith import signed_bits_for
@@ -22,18 +22,23 @@ class AddEngine(wiring.Component):
     :func:`~rtl.streams.pixel_signature` streams in raster order.
 
     Contract: a join. A pair of beats is taken (``a.ready`` and ``b.ready`` high together) only
-    when both are valid and the output register is empty or being emptied; the sum is computed
+    when both are valid and the first register is empty or being emptied; the sum is computed
     at the full width of ``acc_range`` and requantized combinationally
-    (:class:`~rtl.requantize.Requantizer`), then registered. Latency 1 (a pair accepted at edge
-    ``t`` can leave at edge ``t + 1``), one pixel per cycle; it absorbs nothing ahead (one
-    output register). ``o.valid`` never depends on ``o.ready``. Timing model:
-    :class:`~rtl.timing_model.Register`.
+    (:class:`~rtl.requantize.Requantizer`) into the output register. ``registered`` (for a fast
+    clock) puts a register of the sums before the requantizer, so that neither the skip FIFO's
+    head nor the adder lies on the requantizer's path. Latency 1 (2 if ``registered``: a pair
+    accepted at edge ``t`` can leave at edge ``t + 1``, ``t + 2``), one pixel per cycle; it
+    absorbs nothing ahead (each register takes a beat when the next is empty or being emptied).
+    ``o.valid`` never depends on ``o.ready``. Timing model: one
+    :class:`~rtl.timing_model.Register` per register.
     """
 
     cycles_per_output = 1
 
-    def __init__(self, *, channels, in_types, shifts_in, acc_range, shift, relu, out_type):
+    def __init__(self, *, channels, in_types, shifts_in, acc_range, shift, relu, out_type,
+                 registered=False):
         self.channels = channels
+        self.registered = registered
         self.types = tuple(in_types)
         self.shifts_in = tuple(shifts_in)
         self.shift, self.relu, self.out_type = shift, relu, out_type
@@ -45,32 +50,49 @@ class AddEngine(wiring.Component):
         })
 
     def timing_model(self, model, inputs, outputs):
-        model.add(Register(inputs, outputs[0]))
+        if self.registered:
+            sums = model.stream(f"{outputs[0].name}.sums")
+            model.add(Register(inputs, sums), Register([sums], outputs[0]))
+        else:
+            model.add(Register(inputs, outputs[0]))
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.requantize = rq = Requantizer(self.acc_width, self.shift, self.out_type,
                                                    relu=self.relu, lanes=self.channels)
         la, lb = self.shifts_in
+        sums = Signal(data.ArrayLayout(signed(self.acc_width), self.channels))
         for n in range(self.channels):
-            total = (_widen(self.a.payload[n], self.types[0]) << la) + \
-                (_widen(self.b.payload[n], self.types[1]) << lb)
-            m.d.comb += rq.i[n].eq(total)
+            m.d.comb += sums[n].eq((_widen(self.a.payload[n], self.types[0]) << la) +
+                                   (_widen(self.b.payload[n], self.types[1]) << lb))
 
         out = Signal(pixel_layout(self.out_type, self.channels))
         valid = Signal()
         space = ~valid | self.o.ready
-        take = self.a.valid & self.b.valid & space
-        m.d.comb += [
-            self.a.ready.eq(self.b.valid & space),
-            self.b.ready.eq(self.a.valid & space),
-            self.o.valid.eq(valid),
-            self.o.payload.eq(out),
-        ]
-        with m.If(take):
+        both = self.a.valid & self.b.valid
+        if self.registered:
+            held, held_valid = Signal.like(sums), Signal()
+            sums_space = ~held_valid | space
+            with m.If(both & sums_space):
+                m.d.sync += [held.eq(sums), held_valid.eq(1)]
+            with m.Elif(space):
+                m.d.sync += held_valid.eq(0)
+            m.d.comb += rq.i.eq(held)
+            to_requantize = held_valid
+        else:
+            sums_space = space
+            m.d.comb += rq.i.eq(sums)
+            to_requantize = both
+        with m.If(to_requantize & space):
             m.d.sync += [out.eq(rq.o), valid.eq(1)]
         with m.Elif(self.o.ready):
             m.d.sync += valid.eq(0)
+        m.d.comb += [
+            self.a.ready.eq(self.b.valid & sums_space),
+            self.b.ready.eq(self.a.valid & sums_space),
+            self.o.valid.eq(valid),
+            self.o.payload.eq(out),
+        ]
         return m
 
 

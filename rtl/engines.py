@@ -146,8 +146,10 @@ def _add(net, layer, parallelism, mac, in_lanes, out_lanes):
     if in_lanes != out_lanes:
         raise ValueError(f"an add sends the channel groups it reads ({in_lanes}), not "
                          f"{out_lanes}")
-    return AddEngine(channels=in_lanes or layer.shape[0], in_types=[net.type_of(n) for n in layer.inputs],
-                     shifts_in=layer.shifts_in, acc_range=accumulator_range(net, layer),
+    # A registered build (for a fast clock) registers the sums as it does the MAC arrays' products.
+    return AddEngine(channels=in_lanes or layer.shape[0],
+                     in_types=[net.type_of(n) for n in layer.inputs], shifts_in=layer.shifts_in,
+                     acc_range=accumulator_range(net, layer), registered=mac.registered,
                      **_output_stage(layer))
 
 

@@ -8,7 +8,7 @@ A JSON file, separate from the netdesc::
      "rate_fifo_depths": {"b2_conv1.i": 30},      # rate FIFO depth before an engine's input
      "memory_style": "auto",                      # FIFO storage: auto | block | registers
      "logic_multipliers": ["fc"],                 # MAC arrays built from adders, not DSPs
-     "registered_macs": true,                     # MAC operands and products registered
+     "registered_macs": true,                     # MAC operands, products, add sums registered
      "registered_fifos": true,                    # block-RAM FIFOs end in 2 beats of registers
      "array": {"rows": 4, "cols": 2, "accumulators": 64,   # the PE array (--arch array)
                "memory": "on_chip", "skips": "fused"}}
@@ -69,7 +69,8 @@ def _pixels(shape):
 class HwConfig:
     """Per-layer MAC parallelism, skip and rate FIFO depths (missing: from the analysis), FIFO
     memory style, the layers whose multipliers are built from logic, whether the MAC arrays
-    register their operands and products (:class:`rtl.mac.MacBuild`) and the block-RAM FIFOs
+    register their operands and products (:class:`rtl.mac.MacBuild`; the adds then their sums,
+    :class:`rtl.add.AddEngine`'s ``registered``) and the block-RAM FIFOs
     their outputs (:class:`rtl.skip_fifo.SkipFifo`'s ``registered``; both for a fast clock); and
     ``array``, the PE array's shape, memory and skip mode (:class:`rtl.array_program.ArrayConfig`),
     which the layer-serial architecture (``--arch array``) reads instead of everything else.

@@ -13,9 +13,11 @@ P <= O that is usually plain output-channel parallelism (``lanes_in`` = 1); P = 
 whole vector per cycle. The cycle count is at least ``ceil(O * K / P)`` and equals it whenever
 P divides O, or P is a multiple of O that divides O * K.
 
-A ROM word holds the ``lanes_out * lanes_in`` weights of one cycle. Accumulators are exactly
-as wide as :func:`netdesc.accumulator_range` demands: every partial sum is itself a value the full sum
-can take (the missing terms could be zeros), so no intermediate can overflow.
+A ROM word holds the ``lanes_out * lanes_in`` weights of one cycle. Accumulators start from
+the bias plus the requantizer's rounding constant and are exactly as wide as
+:func:`netdesc.accumulator_range`, shifted by that constant, demands: every partial sum is itself
+a value the full sum can take (the missing terms could be zeros), so no intermediate can
+overflow.
 """
 
 from dataclasses import dataclass
@@ -52,7 +54,7 @@ class MacBuild:
     flip-flops. Two operand registers because Yosys packs none of them into the ECP5's DP16KD
     or MULT18X18D: a DP16KD's output takes 5.8 ns to appear, and one register between it and
     the DSP column left 7 ns of routing on either side; the second lets the placer put one
-    beside each."""
+    beside each. An add layer built with it registers its sums (:class:`rtl.add.AddEngine`)."""
 
     logic_multipliers: bool = False
     registered: bool = False
@@ -227,7 +229,7 @@ class MatVecPipeline:
     ``operands``: a stream of K-element vectors (``operand_type`` elements); ``beats`` vectors
     make one output beat (B > 1 for a dense layer reading a feature map); ``matrices[b]`` is the
     ``[O, K]`` weight matrix of vector ``b`` (signed ``weight_bits``), ``bias`` the ``[O]``
-    bias or None. Sums are ``acc_range`` wide and requantized (``shift``, ``relu``) to
+    bias or None. Sums are ``acc_range`` (plus the rounding constant) wide and requantized (``shift``, ``relu``) to
     ``out_type``; the output beat goes to ``out``: a stream of O ``out_type`` elements, or with
     ``grouped`` one beat per output group, its ``lanes_out`` channels (:mod:`rtl.streams`; the
     lanes must divide O).
@@ -251,8 +253,12 @@ class MatVecPipeline:
         self.matrices = matrices
         self.weight_bits, self.bias = weight_bits, bias
         self.schedule = schedule
-        self.acc_width = signed_bits_for(*acc_range)
         self.shift, self.out_type, self.relu = shift, out_type, relu
+        # The requantizer's rounding constant joins the bias (Requantizer's ``rounded``): the
+        # accumulators hold the sums plus it, and no adder follows them.
+        self.rounding = (1 << shift) >> 1
+        self.acc_width = signed_bits_for(acc_range[0] + self.rounding,
+                                         acc_range[1] + self.rounding)
 
     def timing_model(self, operands, out):
         """The :class:`PipelineModel` of this pipeline between the streams ``operands`` and
@@ -276,15 +282,15 @@ class MatVecPipeline:
         m.submodules.weights = rom = Memory(
             shape=unsigned(po * pk * self.weight_bits), depth=words,
             init=sch.rom_words(self.matrices, self.weight_bits))
-        bias = np.zeros(groups * po, dtype=np.int64)
+        bias = np.full(groups * po, self.rounding, dtype=np.int64)
         if self.bias is not None:
-            bias[:sch.outputs] = self.bias
+            bias[:sch.outputs] += self.bias
         m.submodules.mac = mac = MacArray(
             lanes_out=po, lanes_in=pk, operand_shape=operand_shape,
             weight_bits=self.weight_bits, acc_width=self.acc_width, bias=bias.reshape(groups, po),
             banks=beats > 1, build=self.mac)
         m.submodules.requantize = rq = Requantizer(
-            self.acc_width, self.shift, self.out_type, self.relu, lanes=po)
+            self.acc_width, self.shift, self.out_type, self.relu, lanes=po, rounded=True)
 
         out_payload = Value.cast(out.payload)
         run = Signal()  # the pipeline advances; low while the output beat waits

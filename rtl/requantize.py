@@ -16,12 +16,15 @@ class Requantizer(wiring.Component):
     """``lanes`` parallel requantizers: ``o[n] = sat(round_shift(i[n], shift), ttype, relu)``.
 
     Purely combinational (latency 0, one result per lane per cycle). ``i`` carries signed
-    accumulators ``acc_width`` bits wide; ``o`` the output type's elements.
+    accumulators ``acc_width`` bits wide; ``o`` the output type's elements. ``rounded``: ``i``
+    already holds the accumulator plus the rounding constant ``2**(shift - 1)`` (a MAC
+    pipeline starts its sums from the bias plus it), so only the shift and the saturation
+    remain, and no adder lies between the accumulator register and the output register.
 
     Ports: ``i: In(ArrayLayout(signed(acc_width), lanes))``, ``o: Out(ArrayLayout(ttype, lanes))``.
     """
 
-    def __init__(self, acc_width, shift, ttype, relu=False, lanes=1):
+    def __init__(self, acc_width, shift, ttype, relu=False, lanes=1, rounded=False):
         if acc_width < 1:
             raise ValueError(f"acc_width must be at least 1, not {acc_width}")
         if not 0 <= shift <= MAX_SHIFT:
@@ -33,6 +36,7 @@ class Requantizer(wiring.Component):
         self.ttype = ttype
         self.relu = relu
         self.lanes = lanes
+        self.rounded = rounded
         out_shape = signed(ttype.bits) if ttype.signed else unsigned(ttype.bits)
         super().__init__({
             "i": In(data.ArrayLayout(signed(acc_width), lanes)),
@@ -47,6 +51,8 @@ class Requantizer(wiring.Component):
             acc = self.i[n]
             if self.shift == 0:
                 shifted = acc
+            elif self.rounded:
+                shifted = acc >> self.shift
             else:
                 # One extra bit so adding the rounding constant cannot wrap.
                 shifted = (acc.as_signed() + (1 << (self.shift - 1))) >> self.shift

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import netdesc
 from netdesc.builder import NetBuilder
+from rtl.add import AddEngine
 from rtl.folded_conv import FoldedConvEngine
 from rtl.hwconfig import HwConfig
 from rtl.mac import MacBuild
@@ -239,16 +240,20 @@ def test_a_users_pytorch_resnet_from_training_to_rtl(tmp_path):
 
 
 def test_registered_macs_add_latency_not_steady_state_cycles():
-    """MAC arrays with registered operands and products (for a fast clock): still bit-exact,
-    the timing model still exact, at most the MAC array's registered stages more cycles of
-    latency per conv / dense layer, the same cycles between inferences."""
+    """MAC arrays with registered operands and products, adds with registered sums (for a
+    fast clock): still bit-exact, the timing model still exact, at most the MAC array's
+    registered stages more cycles of latency per conv / dense layer and one per add, the same
+    cycles between inferences."""
     net = netdesc.load(EXAMPLES)
     plain = _check(net, count=3)
+    top = NetworkTop(net, HwConfig(registered_macs=True))
+    assert all(e.registered for e in top.engines.values() if isinstance(e, AddEngine))
     registered = _check(net, count=3, hw=HwConfig(registered_macs=True))
     assert registered.steady_state_cycles == plain.steady_state_cycles
     weighted = sum(1 for l in net.layers if l.has_weights)
-    assert plain.cycles_per_inference < registered.cycles_per_inference <= \
-        plain.cycles_per_inference + MacBuild(registered=True).latency * weighted
+    adds = sum(1 for l in net.layers if l.op == "add")
+    assert adds and plain.cycles_per_inference < registered.cycles_per_inference <= \
+        plain.cycles_per_inference + MacBuild(registered=True).latency * weighted + adds
 
 
 def test_registered_fifos_add_latency_not_steady_state_cycles():

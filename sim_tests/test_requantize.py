@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """Requantizer against netdesc.requantize: random values, both saturation ends, negative
-rounding, ReLU, shift 0 and shifts beyond the accumulator width."""
+rounding, ReLU, shift 0 and shifts beyond the accumulator width; with the rounding constant
+added ahead (``rounded``, as the MAC pipelines do) too."""
 
 import pytest
 from amaranth.hdl import Value
@@ -12,9 +13,13 @@ from rtl.requantize import Requantizer
 from rtl.streams import pack, unpack
 
 
-def run_requantizer(acc_width, shift, ttype, relu, values, lanes=2):
-    """Drive ``values`` through a ``lanes``-wide requantizer, ``lanes`` per step; return outputs."""
-    dut = Requantizer(acc_width, shift, ttype, relu, lanes=lanes)
+def run_requantizer(acc_width, shift, ttype, relu, values, lanes=2, rounded=False):
+    """Drive ``values`` through a ``lanes``-wide requantizer, ``lanes`` per step; return outputs.
+    ``rounded``: the requantizer takes each value plus the rounding constant, one bit wider."""
+    if rounded:
+        values = [v + ((1 << shift) >> 1) for v in values]
+        acc_width += 1
+    dut = Requantizer(acc_width, shift, ttype, relu, lanes=lanes, rounded=rounded)
     acc_type = TensorType(acc_width, True)
     padded = list(values) + [0] * (-len(values) % lanes)
     out = []
@@ -47,12 +52,12 @@ def edge_values(acc_width, shift, ttype, relu):
 
 @settings(max_examples=40, deadline=None)
 @given(acc_width=st.integers(2, 40), shift=st.integers(0, 45), bits=st.integers(1, 16),
-       is_signed=st.booleans(), relu=st.booleans(), data=st.data())
-def test_matches_reference(acc_width, shift, bits, is_signed, relu, data):
+       is_signed=st.booleans(), relu=st.booleans(), rounded=st.booleans(), data=st.data())
+def test_matches_reference(acc_width, shift, bits, is_signed, relu, rounded, data):
     ttype = TensorType(bits, is_signed)
     lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
     values = edge_values(acc_width, shift, ttype, relu) + data.draw(st.lists(st.integers(lo, hi), max_size=12))
-    got = run_requantizer(acc_width, shift, ttype, relu, values)
+    got = run_requantizer(acc_width, shift, ttype, relu, values, rounded=rounded)
     assert got == [requantize(v, shift, ttype, relu) for v in values]
 
 
@@ -65,10 +70,12 @@ def test_negative_rounds_half_up_and_saturates_both_ends():
     assert got[5:7] == [t.min, t.max]
 
 
-def test_maximum_shift():
+@pytest.mark.parametrize("rounded", [False, True])
+def test_maximum_shift(rounded):
     t = TensorType(8, True)
     values = [-(1 << 63), -(1 << 61), (1 << 61) - 1, (1 << 61), (1 << 63) - 1]
-    assert run_requantizer(64, 62, t, False, values) == [requantize(v, 62, t) for v in values]
+    assert run_requantizer(64, 62, t, False, values, rounded=rounded) == \
+        [requantize(v, 62, t) for v in values]
 
 
 @pytest.mark.parametrize("kwargs, message", [
