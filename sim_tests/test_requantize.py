@@ -9,16 +9,19 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings, strategies as st
 
 from netdesc import TensorType, requantize
+from netdesc.arith import signed_bits_for
 from rtl.requantize import Requantizer
 from rtl.streams import pack, unpack
 
 
 def run_requantizer(acc_width, shift, ttype, relu, values, lanes=2, rounded=False):
     """Drive ``values`` through a ``lanes``-wide requantizer, ``lanes`` per step; return outputs.
-    ``rounded``: the requantizer takes each value plus the rounding constant, one bit wider."""
+    ``rounded``: the requantizer takes each value plus the rounding constant, as wide as the
+    range of ``acc_width`` bits shifted by it demands."""
     if rounded:
-        values = [v + ((1 << shift) >> 1) for v in values]
-        acc_width += 1
+        half = (1 << shift) >> 1
+        values = [v + half for v in values]
+        acc_width = signed_bits_for(-(1 << (acc_width - 1)) + half, (1 << (acc_width - 1)) - 1 + half)
     dut = Requantizer(acc_width, shift, ttype, relu, lanes=lanes, rounded=rounded)
     acc_type = TensorType(acc_width, True)
     padded = list(values) + [0] * (-len(values) % lanes)
