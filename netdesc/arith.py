@@ -30,11 +30,14 @@ class TensorType:
         return f"{'s' if self.signed else 'u'}{self.bits}"
 
 
+def rounding_constant(s):
+    """What a round-half-up shift by ``s`` adds before shifting: ``2^(s-1)``, 0 for ``s`` = 0."""
+    return (1 << s) >> 1
+
+
 def round_shift(v, s):
     """Arithmetic right shift by ``s`` rounding half up: ``floor((v + 2^(s-1)) / 2^s)``."""
-    if s == 0:
-        return v
-    return (v + (1 << (s - 1))) >> s
+    return (v + rounding_constant(s)) >> s
 
 
 def saturate(v, ttype, relu=False):

@@ -29,7 +29,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from netdesc import TensorType
-from netdesc.arith import signed_bits_for
+from netdesc.arith import rounding_constant, signed_bits_for
 
 from .requantize import Requantizer
 from .streams import pack
@@ -229,10 +229,10 @@ class MatVecPipeline:
     ``operands``: a stream of K-element vectors (``operand_type`` elements); ``beats`` vectors
     make one output beat (B > 1 for a dense layer reading a feature map); ``matrices[b]`` is the
     ``[O, K]`` weight matrix of vector ``b`` (signed ``weight_bits``), ``bias`` the ``[O]``
-    bias or None. Sums are ``acc_range`` (plus the rounding constant) wide and requantized (``shift``, ``relu``) to
-    ``out_type``; the output beat goes to ``out``: a stream of O ``out_type`` elements, or with
-    ``grouped`` one beat per output group, its ``lanes_out`` channels (:mod:`rtl.streams`; the
-    lanes must divide O).
+    bias or None. Sums are ``acc_range`` (plus the rounding constant) wide and requantized
+    (``shift``, ``relu``) to ``out_type``; the output beat goes to ``out``: a stream of O
+    ``out_type`` elements, or with ``grouped`` one beat per output group, its ``lanes_out``
+    channels (:mod:`rtl.streams`; the lanes must divide O).
 
     Timing (:class:`PipelineModel`), with the output never blocked: a vector is accepted when
     the array is idle or in the last cycle of the previous vector, so vectors are taken every
@@ -256,7 +256,7 @@ class MatVecPipeline:
         self.shift, self.out_type, self.relu = shift, out_type, relu
         # The requantizer's rounding constant joins the bias (Requantizer's ``rounded``): the
         # accumulators hold the sums plus it, and no adder follows them.
-        self.rounding = (1 << shift) >> 1
+        self.rounding = rounding_constant(shift)
         self.acc_width = signed_bits_for(acc_range[0] + self.rounding,
                                          acc_range[1] + self.rounding)
 

@@ -44,7 +44,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from netdesc.arith import signed_bits_for
+from netdesc.arith import rounding_constant, signed_bits_for
 
 from .array_program import compile_program, map_of
 from .array_timing import DRAIN, MAC_LATENCY, OUTPUT_LATENCY, TILE_SETUP, array_cycles
@@ -123,7 +123,7 @@ def _step_record(net, step, tile_base, bias_base, transfer_base, address_bits, p
         "weight_base": step.weight_base or 0, "tiles": len(step.tiles),
         "has_bias": int(step.bias_base is not None),
         "bias_base": bias_base + (step.bias_base or 0),
-        "pad_addr": pad_addr, "shift": step.shift, "round": (1 << step.shift) >> 1,
+        "pad_addr": pad_addr, "shift": step.shift, "round": rounding_constant(step.shift),
         "lo": step.lo, "hi": step.hi,
         # the bounds before the shift: (x >> s) < lo iff x < lo << s, > hi iff >= (hi + 1) << s
         "lo_before_shift": step.lo << step.shift, "over_before_shift": (step.hi + 1) << step.shift,
@@ -134,7 +134,7 @@ def _step_record(net, step, tile_base, bias_base, transfer_base, address_bits, p
         "main_shift": fused.main_shift if fused else 0,
         "skip_shift": fused.skip_shift if fused else 0,
         "add_shift": fused.shift if fused else 0,
-        "add_round": (1 << fused.shift) >> 1 if fused else 0,
+        "add_round": rounding_constant(fused.shift) if fused else 0,
         "add_lo": fused.lo if fused else step.lo, "add_hi": fused.hi if fused else step.hi,
         "transfer_base": transfer_base, "fetches": len(step.fetches),
         "spill": int(step.spill is not None), "to_output": int(step.output == net.output),

@@ -7,7 +7,7 @@ from amaranth.hdl import Module, Mux, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from netdesc.arith import MAX_SHIFT
+from netdesc.arith import MAX_SHIFT, rounding_constant
 
 __all__ = ["Requantizer"]
 
@@ -55,7 +55,7 @@ class Requantizer(wiring.Component):
                 shifted = acc >> self.shift
             else:
                 # One extra bit so adding the rounding constant cannot wrap.
-                shifted = (acc.as_signed() + (1 << (self.shift - 1))) >> self.shift
+                shifted = (acc.as_signed() + rounding_constant(self.shift)) >> self.shift
             # Bounds compared after the shift, where lo and hi are tests of the high bits: on
             # the accumulator beside the adder they would be full comparators (docs/DECISIONS.md).
             m.d.comb += self.o[n].eq(Mux(shifted < lo, lo, Mux(shifted > hi, hi, shifted)))

@@ -9,7 +9,7 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings, strategies as st
 
 from netdesc import TensorType, requantize
-from netdesc.arith import signed_bits_for
+from netdesc.arith import rounding_constant, signed_bits_for
 from rtl.requantize import Requantizer
 from rtl.streams import pack, unpack
 
@@ -19,7 +19,7 @@ def run_requantizer(acc_width, shift, ttype, relu, values, lanes=2, rounded=Fals
     ``rounded``: the requantizer takes each value plus the rounding constant, as wide as the
     range of ``acc_width`` bits shifted by it demands."""
     if rounded:
-        half = (1 << shift) >> 1
+        half = rounding_constant(shift)
         values = [v + half for v in values]
         acc_width = signed_bits_for(-(1 << (acc_width - 1)) + half, (1 << (acc_width - 1)) - 1 + half)
     dut = Requantizer(acc_width, shift, ttype, relu, lanes=lanes, rounded=rounded)
