@@ -229,7 +229,8 @@ def totals(units):
 
 @dataclass
 class FoldResult:
-    """The chosen ``hw`` (with its ``logic_multipliers``) and the model's figures
+    """The chosen ``hw`` (with its ``logic_multipliers`` and its FIFO depths pinned, as
+    sized for the check: :func:`rtl.fifo_depth.pinned`) and the model's figures
     (``predicted`` LUT / FF / BRAM / DSP per unit, None without a calibration; ``bound``: the
     model's cycles) and the check's (``report``: the Yosys report; ``used``: the device's
     categories from it; ``cycles``: steady-state cycles per inference by the timing model).
@@ -250,9 +251,9 @@ def fold(net, device, synth, cycles=None, margin=DEFAULT_MARGIN, say=None):
     """Choose a hardware config of ``net`` for ``device``: the fastest candidate that fits
     within ``margin`` by the model and by a synthesis, or with ``cycles`` the smallest that
     meets it by the timing model; MAC arrays beyond the device's DSP blocks are built from
-    logic and MAC registers follow the device (:func:`for_device`). ``synth(hw)`` builds and synthesizes a config and returns
-    ``(Yosys report, steady-state cycles by the timing model)``; ``say(text)`` reports
-    progress.
+    logic and MAC registers follow the device (:func:`for_device`). ``synth(hw)`` builds and
+    synthesizes a config and returns ``(Yosys report, steady-state cycles by the timing model,
+    the config as built: its FIFO depths pinned)``; ``say(text)`` reports progress.
 
     Raises :class:`DoesNotFit` when nothing fits (naming what is too big at one MAC per layer)
     or ``cycles`` cannot be met on the device, :class:`TailorError` when ``cycles`` cannot be
@@ -272,10 +273,10 @@ def fold(net, device, synth, cycles=None, margin=DEFAULT_MARGIN, say=None):
         return synth(hw)
 
     def check(hw, label):
-        report, steady = measure(hw, label)
+        report, steady, sized = measure(hw, label)
         used = usage(device, report.total)
         tried.append((label, hw, used, steady))
-        return report, used, steady
+        return report, used, steady, sized
 
     slow = check(slowest, "one MAC per layer")
     if over(device, slow[1]):
@@ -294,8 +295,9 @@ def fold(net, device, synth, cycles=None, margin=DEFAULT_MARGIN, say=None):
                               multipliers(net, fastest))
 
     def result(hw, checked):
-        return FoldResult(hw, device, calibration.predict(net, hw), cycles_bound(net, hw),
-                          *checked, tried)
+        report, used, steady, sized = checked
+        return FoldResult(sized, device, calibration.predict(net, hw), cycles_bound(net, hw),
+                          report, used, steady, tried)
     if not over(device, fast[1], margin):
         return result(fastest, fast)
     start = next((n for n, hw in enumerate(ladder[1:-1], 1)
@@ -315,13 +317,13 @@ def _meet_cycles(net, device, cycles, pixels, check, tried):
     target = cycles
     for _ in range(4):
         hw = for_device(net, HwConfig.balanced(net, target), device)
-        report, used, steady = check(hw, f"{cycles_bound(net, hw):,} cycles per inference "
-                                         f"(model)")
+        report, used, steady, sized = check(hw, f"{cycles_bound(net, hw):,} cycles per "
+                                                f"inference (model)")
         if steady <= cycles:
             if over(device, used):
                 raise DoesNotFit(f"'{net.name}' at {cycles:,} cycles per inference does not "
                                  f"fit the {device.name}: " + _over_text(over(device, used)))
-            return FoldResult(hw, device, None, cycles_bound(net, hw), report, used, steady,
+            return FoldResult(sized, device, None, cycles_bound(net, hw), report, used, steady,
                               tried)
         target = max(pixels, target * cycles // steady - 1)
     raise TailorError(f"'{net.name}': no balanced config found that meets {cycles:,} cycles "
@@ -330,7 +332,7 @@ def _meet_cycles(net, device, cycles, pixels, check, tried):
 
 def synthesizer(net, target, workdir):
     """``synth(hw)`` for :func:`fold`: each config built, its timing model's steady-state
-    cycles, and its Yosys report (in a numbered folder of ``workdir``)."""
+    cycles, its Yosys report (in a numbered folder of ``workdir``) and the config as built."""
     runs = []
 
     def synth(hw):
@@ -338,7 +340,7 @@ def synthesizer(net, target, workdir):
         top = NetworkTop(net, hw)
         ends = predict(top.plan, 3)
         report = synthesize_net(net, target, Path(workdir) / f"config{len(runs)}", top=top)
-        return report, ends[-1] - ends[-2]
+        return report, ends[-1] - ends[-2], top.hw
     return synth
 
 

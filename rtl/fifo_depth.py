@@ -54,6 +54,10 @@ def size_fifos(plan, sites, inferences=INFERENCES):
     fixed.update({k: v for k, v in hw.fifo_depths.items() if k in keys})
     fixed.update({k: v for k, v in hw.rate_fifo_depths.items() if k in keys})
 
+    if all(f.key in fixed for f in sites):  # a config that pins them (:func:`pinned`)
+        return [replace(f, depth=fixed[f.key], max_occupancy=None) for f in sites
+                if fixed[f.key] > 0]
+
     def run(depths):
         placed = [replace(f, depth=depths[f.key]) for f in sites if depths[f.key] > 0]
         ends, blocks = last_beats(plan.with_fifos(placed), inferences)
@@ -80,6 +84,17 @@ def size_fifos(plan, sites, inferences=INFERENCES):
                     analysed_depth=None if f.key in fixed else depths[f.key],
                     max_occupancy=occupancy[f.key])
             for f in sites if depths[f.key] > 0]
+
+
+def pinned(hw, sites, fifos):
+    """``hw`` with the depth of every FIFO site of ``sites`` fixed at its depth in ``fifos``
+    (:func:`size_fifos`' result; a rate site missing from it at 0, no FIFO): a config that
+    builds again without sizing anything. The search above runs the timing model dozens of
+    times (folded ResNet-8: 13-19 s a run), so ``tailor fold`` hands its sized configs on."""
+    depths = {f.key: f.depth for f in fifos}
+    return replace(hw, fifo_depths={f.key: depths[f.key] for f in sites if f.kind == "skip"},
+                   rate_fifo_depths={f.key: depths.get(f.key, 0) for f in sites
+                                     if f.kind == "rate"})
 
 
 def _smallest_depth(fifo, never_full, full_rate):

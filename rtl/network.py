@@ -1,10 +1,12 @@
 """The whole-network accelerator: the hardware plan of a netdesc, elaborated."""
 
+from dataclasses import replace
+
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .fifo_depth import size_fifos
+from .fifo_depth import pinned, size_fifos
 from .fork import Fork
 from .hwconfig import HwConfig
 from .plan import TOP, engine_plan, fifo_sites
@@ -14,9 +16,12 @@ from .streams import pixel_signature
 
 def build_plan(net, hw=None):
     """The plan of ``net``'s accelerator under ``hw`` (default: :meth:`HwConfig.default`):
-    engines and forks placed, FIFOs sized (:func:`rtl.fifo_depth.size_fifos`) and spliced in."""
+    engines and forks placed, FIFOs sized (:func:`rtl.fifo_depth.size_fifos`) and spliced in.
+    Its ``hw`` is the config resolved, every FIFO depth pinned (:func:`rtl.fifo_depth.pinned`)."""
     plan = engine_plan(net, (hw or HwConfig()).resolved(net))
-    return plan.with_fifos(size_fifos(plan, fifo_sites(plan)))
+    sites = fifo_sites(plan)
+    fifos = size_fifos(plan, sites)
+    return replace(plan.with_fifos(fifos), hw=pinned(plan.hw, sites, fifos))
 
 
 class NetworkTop(wiring.Component):
@@ -31,7 +36,8 @@ class NetworkTop(wiring.Component):
     like them: one engine per layer the output depends on, a :class:`~rtl.fork.Fork` per tensor
     with several readers, a :class:`~rtl.skip_fifo.SkipFifo` per skip FIFO and rate FIFO, as
     deep as the hardware config says or, by default, as :mod:`rtl.fifo_depth` computes
-    (``self.fifo_report``, a list of :class:`~rtl.plan.Fifo`).
+    (``self.fifo_report``, a list of :class:`~rtl.plan.Fifo`). ``self.hw``: the config it
+    was built with, resolved, its FIFO depths pinned: the same accelerator again, sized once.
 
     Throughput: with the default FIFO depths, that of the network with unbounded FIFOs, which
     is bounded by its slowest engine (``bench/bench_network.py`` measures how close).

@@ -64,7 +64,8 @@ class Fifo:
     ``feature_map_depth``: the beats of one ``tensor`` (``H * W`` pixels, in its channel
     groups) and ``feature_map_bits`` their bits
     (what buffering a whole tensor would cost); ``max_occupancy``: beats held at most when
-    unbounded (a FIFO one deeper never refuses a beat).
+    unbounded (a FIFO one deeper never refuses a beat; ``None`` when the config fixed every
+    depth, and no analysis ran).
     """
 
     kind: str

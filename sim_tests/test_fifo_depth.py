@@ -127,3 +127,28 @@ def test_no_skips_no_report():
     b.conv("c1", 2)
     net = b.build()
     assert NetworkTop(net).fifo_report == []
+
+
+def test_a_pinned_config_builds_the_same_fifos_without_the_model(monkeypatch, tmp_path):
+    """``NetworkTop.hw`` pins every FIFO site's depth (rate sites without a FIFO at 0): saved
+    and loaded, it builds the same FIFOs with no run of the timing model, and the same cycles."""
+    import rtl.fifo_depth
+    from rtl.hwconfig import load_hw, save_hw
+    net = _projection_and_short_skips()
+    top = NetworkTop(net)
+    report = {f.name: f.depth for f in top.fifo_report}
+    assert top.fifo_report and {f.kind for f in top.fifo_report} == {"skip", "rate"}
+    assert set(top.hw.fifo_depths) == {f.add for f in top.fifo_report if f.kind == "skip"}
+    assert 0 in top.hw.rate_fifo_depths.values()  # a rate site without a FIFO, pinned too
+    save_hw(top.hw, tmp_path / "hw.json")
+
+    def no_model(*args):
+        raise AssertionError("the timing model ran")
+    monkeypatch.setattr(rtl.fifo_depth, "last_beats", no_model)
+    again = NetworkTop(net, load_hw(tmp_path / "hw.json", net))
+    assert {f.name: f.depth for f in again.fifo_report} == report
+    assert all(f.max_occupancy is None and f.analysed_depth is None for f in again.fifo_report)
+    monkeypatch.undo()
+    x = np.random.default_rng(1).integers(0, 256, size=(COUNT,) + tuple(net.input.shape))
+    assert simulate(net, x, hw=again.hw).steady_state_cycles == \
+        simulate(net, x).steady_state_cycles

@@ -14,7 +14,7 @@ from platforms.fold import (Calibration, candidates, cycles_bound, device_for, f
 from platforms.regression import tiny_net
 from rtl.hwconfig import HwConfig, load_hw
 from rtl.network import NetworkTop
-from rtl.plan import predict
+from rtl.plan import engine_plan, fifo_sites, predict
 from tailor.cli import main
 
 
@@ -138,6 +138,10 @@ def test_fold_meets_cycles_in_the_least_area(tiny, tmp_path, capsys):
     report = json.loads(js.read_text())
     assert report["cycles"] <= budget
     assert report["parallelism"] == HwConfig.balanced(net, budget).parallelism
+    # Every FIFO site's depth is pinned, as sized for the check: a build sizes nothing again.
+    hw = load_hw(out, net)
+    sites = fifo_sites(engine_plan(net, hw.resolved(net)))
+    assert sites and {s.key for s in sites} == set(hw.fifo_depths) | set(hw.rate_fifo_depths)
 
 
 @pytest.mark.parametrize("args, message", [
