@@ -33,7 +33,7 @@ from netdesc.arith import rounding_constant, signed_bits_for
 from .requantize import Requantizer
 from .streams import pack
 from .timing_model import Block
-from .weight_rom import WeightRom
+from .weight_rom import WeightRom, rom_banks
 
 __all__ = ["MacSchedule", "MacBuild", "MacArray", "MatVecPipeline", "VectorFetch",
            "PipelineModel"]
@@ -54,8 +54,9 @@ class MacBuild:
     beat's; a higher Fmax for four stages of latency and their flip-flops. Two operand registers
     because Yosys packs none of them into the ECP5's DP16KD or MULT18X18D: a DP16KD's output
     takes 5.8 ns to appear, and one register between it and the DSP column left 7 ns of routing
-    on either side; the second lets the placer put one beside each (in a ROM of several banks
-    the first is each bank's, :class:`rtl.weight_rom.WeightRom`). The requantized values'
+    on either side; the second lets the placer put one beside each (a ROM of several banks
+    registers each bank's output before them, one edge more: :class:`rtl.weight_rom.WeightRom`).
+    The requantized values'
     register puts the saturation's comparators and the output register, placed by its
     consumer, on separate paths (9.3 ns of routing between them in ResNet-8's projections).
     An add layer built with it registers its sums (:class:`rtl.add.AddEngine`)."""
@@ -146,24 +147,20 @@ class MacArray(wiring.Component):
     Σ_j w[a*lanes_in+j]*x[j]``, and at the next edge with ``run`` and ``en`` the sums are
     stored into the accumulators (of ``group`` with ``banks``). Widths: ``x`` elements of
     ``operand_shape``, weights ``signed(weight_bits)``, accumulators ``signed(acc_width)``.
-    ``bias``: ``[groups, lanes_out]`` integers. ``weight_registers``: of a registered build's
-    two operand registers, how many the weights passed before ``w`` (the output registers of a
-    banked ROM, :class:`rtl.weight_rom.WeightRom`): ``w`` then arrives that many edges after
-    ``x`` and passes that many fewer registers here.
+    ``bias``: ``[groups, lanes_out]`` integers. ``weight_lag``: edges the weights arrive after
+    the operands (a banked ROM's, :class:`rtl.weight_rom.WeightRom`); the operands and the
+    controls wait as many edges more, and the sums follow that much later.
     """
 
     def __init__(self, *, lanes_out, lanes_in, operand_shape, weight_bits, acc_width, bias,
-                 banks=False, build=MacBuild(), weight_registers=0):
-        if not 0 <= weight_registers <= 2 * build.registered:
-            raise ValueError(f"weight_registers must be in 0..{2 * build.registered}, "
-                             f"not {weight_registers}")
+                 banks=False, build=MacBuild(), weight_lag=0):
         self.lanes_out, self.lanes_in = lanes_out, lanes_in
         self.bias = np.asarray(bias, dtype=np.int64).reshape(-1, lanes_out)
         self.groups = len(self.bias)
         self.banks = banks
         self.acc_width = acc_width
         self.build = build
-        self.weight_registers = weight_registers
+        self.weight_lag = weight_lag
         super().__init__({
             "x": In(data.ArrayLayout(operand_shape, lanes_in)),
             "w": In(data.ArrayLayout(signed(weight_bits), lanes_out * lanes_in)),
@@ -177,9 +174,10 @@ class MacArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         stage = int(self.build.registered)
-        x = delayed(m, self.x, 2 * stage, self.run, "x")
-        w = delayed(m, self.w, 2 * stage - self.weight_registers, self.run, "w")
-        first, group, en = (delayed(m, port, self.build.latency, self.run, name)
+        lag = self.weight_lag
+        x = delayed(m, self.x, 2 * stage + lag, self.run, "x")
+        w = delayed(m, self.w, 2 * stage, self.run, "w")
+        first, group, en = (delayed(m, port, self.build.latency + lag, self.run, name)
                             for port, name in ((self.first, "first"), (self.group, "group"),
                                                (self.en, "en")))
         acc_type = TensorType(self.acc_width, True)
@@ -249,8 +247,9 @@ class MatVecPipeline:
     Timing (:class:`PipelineModel`), with the output never blocked: a vector is accepted when
     the array is idle or in the last cycle of the previous vector, so vectors are taken every
     ``schedule.cycles`` cycles; the output beat of the vector accepted at edge ``e`` (the last
-    of its ``beats``) is transferable at edge ``e + schedule.cycles + mac.pipeline_latency``
-    (grouped: group ``g``'s at ``e + (g + 1) * schedule.chunks + mac.pipeline_latency``). While
+    of its ``beats``) is transferable at edge ``e + schedule.cycles + L`` (grouped: group
+    ``g``'s at ``e + (g + 1) * schedule.chunks + L``), ``L = mac.pipeline_latency +
+    weight_lag`` (1 for a banked weight ROM, :class:`rtl.weight_rom.WeightRom`, else 0). While
     ``out`` holds an untaken beat the whole pipeline (and operand acceptance) pauses.
     """
 
@@ -271,13 +270,18 @@ class MatVecPipeline:
         self.rounding = rounding_constant(shift)
         self.acc_width = signed_bits_for(acc_range[0] + self.rounding,
                                          acc_range[1] + self.rounding)
+        # A banked weight ROM (registered builds) reads one edge later: the MAC array lags.
+        self.rom_width = schedule.lanes_out * schedule.lanes_in * weight_bits
+        self.rom_banks = rom_banks(self.rom_width, matrices.shape[0] * schedule.cycles,
+                                   mac.registered)
+        self.weight_lag = int(self.rom_banks > 1)
 
     def timing_model(self, operands, out):
         """The :class:`PipelineModel` of this pipeline between the streams ``operands`` and
         ``out`` of a timing model."""
         sch = self.schedule
         return PipelineModel(operands, out, sch.cycles, self.matrices.shape[0],
-                             self.mac.pipeline_latency,
+                             self.mac.pipeline_latency + self.weight_lag,
                              sch.chunks if self.grouped else sch.cycles)
 
     def elaborate_into(self, m, operands, out, fetch=None):
@@ -292,7 +296,7 @@ class MatVecPipeline:
         operand_shape = signed(otype.bits) if otype.signed else unsigned(otype.bits)
 
         m.submodules.weights = rom = WeightRom(
-            po * pk * self.weight_bits, sch.rom_words(self.matrices, self.weight_bits),
+            self.rom_width, sch.rom_words(self.matrices, self.weight_bits),
             banked=self.mac.registered)
         bias = np.full(groups * po, self.rounding, dtype=np.int64)
         if self.bias is not None:
@@ -300,7 +304,7 @@ class MatVecPipeline:
         m.submodules.mac = mac = MacArray(
             lanes_out=po, lanes_in=pk, operand_shape=operand_shape,
             weight_bits=self.weight_bits, acc_width=self.acc_width, bias=bias.reshape(groups, po),
-            banks=beats > 1, build=self.mac, weight_registers=rom.latency - 1)
+            banks=beats > 1, build=self.mac, weight_lag=self.weight_lag)
         m.submodules.requantize = rq = Requantizer(
             self.acc_width, self.shift, self.out_type, self.relu, lanes=po, rounded=True)
 
@@ -360,8 +364,9 @@ class MatVecPipeline:
             mac.en.eq(issued),
             mac.run.eq(run),
         ]
-        last = delayed(m, issued & issued_last, self.mac.latency, run, "last")
-        last_group = delayed(m, issued_group, self.mac.latency, run, "last_group")
+        array_latency = self.mac.latency + self.weight_lag
+        last = delayed(m, issued & issued_last, array_latency, run, "last")
+        last_group = delayed(m, issued_group, array_latency, run, "last_group")
         done = Signal()
         done_group = Signal(range(groups))
         final = Signal(data.ArrayLayout(signed(self.acc_width), po))

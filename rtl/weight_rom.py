@@ -7,14 +7,15 @@ ResNet-8: 5.8 ns from the DP16KD's clock to its output, 3.8 ns of routing down t
 column, three LUTs of multiplexer (85.7 MHz). :class:`WeightRom` on a registered build therefore
 splits the ROM itself into banks one block RAM deep, registers each bank's output (the placer
 puts the register beside its block RAM) and multiplexes the registered banks: data two
-edges after the address instead of one, the second register being one the MAC array had
-anyway (:class:`rtl.mac.MacArray`'s ``weight_registers``).
+edges after the address instead of one. The MAC array's own two weight registers follow (the
+second beside the DSP block), its operands wait the extra edge (:class:`rtl.mac.MacArray`'s
+``weight_lag``).
 """
 
 from amaranth.hdl import Array, Elaboratable, Module, Signal, unsigned
 from amaranth.lib.memory import Memory
 
-__all__ = ["BLOCK_RAM_SHAPES", "WeightRom", "bank_words"]
+__all__ = ["BLOCK_RAM_SHAPES", "WeightRom", "bank_words", "rom_banks"]
 
 # Depth x width of an 18-kbit block RAM (ECP5 DP16KD / PDPW16KD, Xilinx RAMB18), the
 # aspect ratios Yosys chooses between.
@@ -29,6 +30,13 @@ def bank_words(width, depth):
         words, bits = shape
         return -(-width // bits) * -(-depth // words), -words
     return min(BLOCK_RAM_SHAPES, key=blocks)[0]
+
+
+def rom_banks(width, depth, banked, bank_depth=None):
+    """The banks of a :class:`WeightRom` of ``depth`` words of ``width`` bits: 1 unless
+    ``banked``, else as many as banks of ``bank_depth`` words (default :func:`bank_words`)
+    take."""
+    return -(-depth // (bank_depth or bank_words(width, depth))) if banked else 1
 
 
 class WeightRom(Elaboratable):
@@ -47,7 +55,7 @@ class WeightRom(Elaboratable):
         self.bank_depth = bank_depth or bank_words(width, depth)
         if self.bank_depth & (self.bank_depth - 1):  # a bank's address is the low bits
             raise ValueError(f"bank_depth must be a power of two, not {self.bank_depth}")
-        self.banks = -(-depth // self.bank_depth) if banked else 1
+        self.banks = rom_banks(width, depth, banked, self.bank_depth)
         self.latency = 1 + (self.banks > 1)
         self.addr = Signal(range(max(depth, 2)))
         self.en = Signal()

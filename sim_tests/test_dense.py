@@ -116,7 +116,7 @@ def test_registered_weights_from_several_rom_banks(rng, random_gaps):
     engine, _, _ = check(net, 1, inputs(net, rng), MacBuild(registered=True),
                          in_gaps=random_gaps(2, 64))
     words = engine.pipeline.matrices.shape[0] * engine.pipeline.schedule.cycles
-    assert words == 4352 and bank_words(8, words) == 2048
+    assert words == 4352 and bank_words(8, words) == 2048 and engine.pipeline.weight_lag == 1
 
 
 @pytest.mark.parametrize("registered", [False, True])
