@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from netdesc import TensorType
@@ -33,13 +34,12 @@ from netdesc.arith import rounding_constant, signed_bits_for
 from .requantize import Requantizer
 from .streams import pack
 from .timing_model import Block
-from .weight_rom import WeightRom, rom_banks
 
 __all__ = ["MacSchedule", "MacBuild", "MacArray", "MatVecPipeline", "VectorFetch",
            "PipelineModel"]
 
 # Edges from an operand vector's acceptance to its output beat's transfer, minus the cycles the
-# vector spends in the MAC array and a registered build's stages (:attr:`MacBuild.latency`):
+# vector spends in the MAC array and the MAC array's own registers (:attr:`MacBuild.latency`):
 # issue (operand select + ROM read), accumulate, requantize.
 PIPELINE_STAGES = 3
 
@@ -50,16 +50,11 @@ class MacBuild:
     synthesis keeps out of DSP blocks (a device's DSPs can then go to other layers).
     ``registered``: the operands and weights pass two registers, then the products one, so
     that neither a block RAM's output (the weight ROM's, the window memory's) nor a multiplier
-    lies on the path into the adder tree, and the requantized values pass one before the output
-    beat's; a higher Fmax for four stages of latency and their flip-flops. Two operand registers
-    because Yosys packs none of them into the ECP5's DP16KD or MULT18X18D: a DP16KD's output
-    takes 5.8 ns to appear, and one register between it and the DSP column left 7 ns of routing
-    on either side; the second lets the placer put one beside each (a ROM of several banks
-    registers each bank's output before them, one edge more: :class:`rtl.weight_rom.WeightRom`).
-    The requantized values'
-    register puts the saturation's comparators and the output register, placed by its
-    consumer, on separate paths (9.3 ns of routing between them in ResNet-8's projections).
-    An add layer built with it registers its sums (:class:`rtl.add.AddEngine`)."""
+    lies on the path into the adder tree; a higher Fmax for three stages of latency and their
+    flip-flops. Two operand registers because Yosys packs none of them into the ECP5's DP16KD
+    or MULT18X18D: a DP16KD's output takes 5.8 ns to appear, and one register between it and
+    the DSP column left 7 ns of routing on either side; the second lets the placer put one
+    beside each. An add layer built with it registers its sums (:class:`rtl.add.AddEngine`)."""
 
     logic_multipliers: bool = False
     registered: bool = False
@@ -71,9 +66,8 @@ class MacBuild:
 
     @property
     def pipeline_latency(self):
-        """Edges from an operand vector's last MAC cycle to its output beat's transfer: the
-        pipeline's stages, the MAC array's registers and the requantized values' register."""
-        return PIPELINE_STAGES + self.latency + self.registered
+        """Edges from an operand vector's last MAC cycle to its output beat's transfer."""
+        return PIPELINE_STAGES + self.latency
 
 
 @dataclass(frozen=True)
@@ -147,20 +141,17 @@ class MacArray(wiring.Component):
     Σ_j w[a*lanes_in+j]*x[j]``, and at the next edge with ``run`` and ``en`` the sums are
     stored into the accumulators (of ``group`` with ``banks``). Widths: ``x`` elements of
     ``operand_shape``, weights ``signed(weight_bits)``, accumulators ``signed(acc_width)``.
-    ``bias``: ``[groups, lanes_out]`` integers. ``weight_lag``: edges the weights arrive after
-    the operands (a banked ROM's, :class:`rtl.weight_rom.WeightRom`); the operands and the
-    controls wait as many edges more, and the sums follow that much later.
+    ``bias``: ``[groups, lanes_out]`` integers.
     """
 
     def __init__(self, *, lanes_out, lanes_in, operand_shape, weight_bits, acc_width, bias,
-                 banks=False, build=MacBuild(), weight_lag=0):
+                 banks=False, build=MacBuild()):
         self.lanes_out, self.lanes_in = lanes_out, lanes_in
         self.bias = np.asarray(bias, dtype=np.int64).reshape(-1, lanes_out)
         self.groups = len(self.bias)
         self.banks = banks
         self.acc_width = acc_width
         self.build = build
-        self.weight_lag = weight_lag
         super().__init__({
             "x": In(data.ArrayLayout(operand_shape, lanes_in)),
             "w": In(data.ArrayLayout(signed(weight_bits), lanes_out * lanes_in)),
@@ -174,10 +165,9 @@ class MacArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         stage = int(self.build.registered)
-        lag = self.weight_lag
-        x = delayed(m, self.x, 2 * stage + lag, self.run, "x")
+        x = delayed(m, self.x, 2 * stage, self.run, "x")
         w = delayed(m, self.w, 2 * stage, self.run, "w")
-        first, group, en = (delayed(m, port, self.build.latency + lag, self.run, name)
+        first, group, en = (delayed(m, port, self.build.latency, self.run, name)
                             for port, name in ((self.first, "first"), (self.group, "group"),
                                                (self.en, "en")))
         acc_type = TensorType(self.acc_width, True)
@@ -247,9 +237,8 @@ class MatVecPipeline:
     Timing (:class:`PipelineModel`), with the output never blocked: a vector is accepted when
     the array is idle or in the last cycle of the previous vector, so vectors are taken every
     ``schedule.cycles`` cycles; the output beat of the vector accepted at edge ``e`` (the last
-    of its ``beats``) is transferable at edge ``e + schedule.cycles + L`` (grouped: group
-    ``g``'s at ``e + (g + 1) * schedule.chunks + L``), ``L = mac.pipeline_latency +
-    weight_lag`` (1 for a banked weight ROM, :class:`rtl.weight_rom.WeightRom`, else 0). While
+    of its ``beats``) is transferable at edge ``e + schedule.cycles + mac.pipeline_latency``
+    (grouped: group ``g``'s at ``e + (g + 1) * schedule.chunks + mac.pipeline_latency``). While
     ``out`` holds an untaken beat the whole pipeline (and operand acceptance) pauses.
     """
 
@@ -270,18 +259,13 @@ class MatVecPipeline:
         self.rounding = rounding_constant(shift)
         self.acc_width = signed_bits_for(acc_range[0] + self.rounding,
                                          acc_range[1] + self.rounding)
-        # A banked weight ROM (registered builds) reads one edge later: the MAC array lags.
-        self.rom_width = schedule.lanes_out * schedule.lanes_in * weight_bits
-        self.rom_banks = rom_banks(self.rom_width, matrices.shape[0] * schedule.cycles,
-                                   mac.registered)
-        self.weight_lag = int(self.rom_banks > 1)
 
     def timing_model(self, operands, out):
         """The :class:`PipelineModel` of this pipeline between the streams ``operands`` and
         ``out`` of a timing model."""
         sch = self.schedule
         return PipelineModel(operands, out, sch.cycles, self.matrices.shape[0],
-                             self.mac.pipeline_latency + self.weight_lag,
+                             self.mac.pipeline_latency,
                              sch.chunks if self.grouped else sch.cycles)
 
     def elaborate_into(self, m, operands, out, fetch=None):
@@ -295,16 +279,16 @@ class MatVecPipeline:
         otype = self.operand_type
         operand_shape = signed(otype.bits) if otype.signed else unsigned(otype.bits)
 
-        m.submodules.weights = rom = WeightRom(
-            self.rom_width, sch.rom_words(self.matrices, self.weight_bits),
-            banked=self.mac.registered)
+        m.submodules.weights = rom = Memory(
+            shape=unsigned(po * pk * self.weight_bits), depth=words,
+            init=sch.rom_words(self.matrices, self.weight_bits))
         bias = np.full(groups * po, self.rounding, dtype=np.int64)
         if self.bias is not None:
             bias[:sch.outputs] += self.bias
         m.submodules.mac = mac = MacArray(
             lanes_out=po, lanes_in=pk, operand_shape=operand_shape,
             weight_bits=self.weight_bits, acc_width=self.acc_width, bias=bias.reshape(groups, po),
-            banks=beats > 1, build=self.mac, weight_lag=self.weight_lag)
+            banks=beats > 1, build=self.mac)
         m.submodules.requantize = rq = Requantizer(
             self.acc_width, self.shift, self.out_type, self.relu, lanes=po, rounded=True)
 
@@ -323,7 +307,8 @@ class MatVecPipeline:
         last_word = (group == groups - 1) & (chunk == chunks - 1)
         m.d.comb += operands.ready.eq(run & (~busy | last_word))
 
-        m.d.comb += [rom.addr.eq(address), rom.en.eq(run)]
+        rd = rom.read_port()
+        m.d.comb += [rd.addr.eq(address), rd.en.eq(run)]
 
         issued = Signal()
         issued_first = Signal()
@@ -358,41 +343,35 @@ class MatVecPipeline:
         # Accumulate stages (in the MAC array), then the sums of a vector's last word.
         m.d.comb += [
             mac.x.eq(selected),
-            Value.cast(mac.w).eq(rom.data),
+            Value.cast(mac.w).eq(rd.data),
             mac.first.eq(issued_first),
             mac.group.eq(issued_group),
             mac.en.eq(issued),
             mac.run.eq(run),
         ]
-        array_latency = self.mac.latency + self.weight_lag
-        last = delayed(m, issued & issued_last, array_latency, run, "last")
-        last_group = delayed(m, issued_group, array_latency, run, "last_group")
+        last = delayed(m, issued & issued_last, self.mac.latency, run, "last")
+        last_group = delayed(m, issued_group, self.mac.latency, run, "last_group")
         done = Signal()
         done_group = Signal(range(groups))
         final = Signal(data.ArrayLayout(signed(self.acc_width), po))
         with m.If(run):
             m.d.sync += [done.eq(last), done_group.eq(last_group), final.eq(mac.sum)]
 
-        # Requantize stage (registered builds: into a register, then the next stage moves it
-        # on): each group goes straight into its lanes of the output register (the previous
-        # beat has left it: the stage only runs when the output is free or being taken at this
-        # edge); the last group completes the beat, or each group is a beat.
+        # Requantize stage: each group goes straight into its lanes of the output register
+        # (the previous beat has left it: the stage only runs when the output is free or being
+        # taken at this edge); the last group completes the beat, or each group is a beat.
         m.d.comb += rq.i.eq(final)
-        quantized = Value.cast(rq.o)
-        if self.mac.registered:
-            quantized, done, done_group = (delayed(m, v, 1, run, name) for v, name in (
-                (quantized, "quantized"), (done, "done"), (done_group, "done_group")))
         out_bits = self.out_type.bits
         lane_bits = po * out_bits
         if self.grouped:
             with m.If(run & done):
-                m.d.sync += [out_payload.eq(quantized), out.valid.eq(1)]
+                m.d.sync += [out_payload.eq(Value.cast(rq.o)), out.valid.eq(1)]
             return
         with m.If(run & done):
             for g in range(groups):
                 lanes = out_payload[g * lane_bits:min((g + 1) * lane_bits, sch.outputs * out_bits)]
                 with m.If(done_group == g):
-                    m.d.sync += lanes.eq(quantized)
+                    m.d.sync += lanes.eq(Value.cast(rq.o))
             with m.If(done_group == groups - 1):
                 m.d.sync += out.valid.eq(1)
 
