@@ -90,7 +90,7 @@ def pinned(hw, sites, fifos):
     """``hw`` with the depth of every FIFO site of ``sites`` fixed at its depth in ``fifos``
     (:func:`size_fifos`' result; a rate site missing from it at 0, no FIFO): a config that
     builds again without sizing anything. The search above runs the timing model dozens of
-    times (folded ResNet-8: 13-19 s a run), so ``tailor fold`` hands its sized configs on."""
+    times on whole inferences, so ``tailor fold`` hands its sized configs on."""
     depths = {f.key: f.depth for f in fifos}
     return replace(hw, fifo_depths={f.key: depths[f.key] for f in sites if f.kind == "skip"},
                    rate_fifo_depths={f.key: depths.get(f.key, 0) for f in sites
