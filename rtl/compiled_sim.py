@@ -329,24 +329,28 @@ def _load(path):
     return _LOADED[path]
 
 
-def build(bench, inputs, outputs, trace=False):
+def build(bench, inputs, outputs, trace=False, platform=None):
     """The compiled model of ``bench`` driven through the streams ``inputs`` / ``outputs``
-    (from the cache when this design was built before). Returns a :class:`Model`."""
+    (from the cache when this design was built before), elaborated for ``platform`` (its
+    primitives simulated by :func:`rtl.dsp.simulation_models`). Returns a :class:`Model`."""
     from amaranth.back import rtlil, verilog
 
+    from .dsp import simulation_models
     from .export import yosys_for_amaranth
 
     tools = toolchain()
     flat = FlatPorts(bench, inputs, outputs)
     glue = _glue(len(inputs), len(outputs), flat.widths)
-    design = rtlil.convert(flat, name="top", ports=flat.ports, emit_src=False)
-    key = _digest([design, glue, HARNESS.read_text(), repr(tools), repr(_VERILATOR_ARGS),
-                   repr(_DEFINES), _FAST, _SLOW, str(trace)])
+    design = rtlil.convert(flat, name="top", ports=flat.ports, emit_src=False, platform=platform)
+    key = _digest([design, simulation_models(design), glue, HARNESS.read_text(), repr(tools),
+                   repr(_VERILATOR_ARGS), repr(_DEFINES), _FAST, _SLOW, str(trace)])
     folder = cache_root() / key
     start = time.perf_counter()
     if not (folder / "model.so").exists():
         with yosys_for_amaranth():
-            text = verilog.convert(flat, name="top", ports=flat.ports, emit_src=False)
+            text = verilog.convert(flat, name="top", ports=flat.ports, emit_src=False,
+                                   platform=platform)
+        text += simulation_models(text)
         try:
             _Builder(tools, trace).build(text, glue, folder)
         except OSError as e:

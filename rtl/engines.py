@@ -138,7 +138,7 @@ def _global_avg_pool(net, layer, parallelism, mac, in_lanes, out_lanes):
                                in_type=net.type_of(layer.inputs[0]),
                                multiplier=layer.multiplier,
                                acc_range=accumulator_range(net, layer), in_lanes=in_lanes,
-                               **_output_stage(layer))
+                               registered=mac.registered, **_output_stage(layer))
 
 
 def _add(net, layer, parallelism, mac, in_lanes, out_lanes):

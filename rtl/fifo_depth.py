@@ -24,7 +24,8 @@ own model, :mod:`rtl.timing_model`) streams ``INFERENCES`` tensors back to back 
 2. every FIFO starts at ``M + 1`` (it never refuses a beat, so the schedule is that of step 1);
 3. one FIFO after the other (skip FIFOs first), a search (galloping down from ``M + 1``, then
    bisecting) finds the smallest depth that keeps the steady state at ``P`` with the others at
-   their current depths (rate FIFOs may reach 0, skip FIFOs 1).
+   their current depths (rate FIFOs may reach 0, skip FIFOs 1; a site's ``min_depth`` is a
+   floor, :func:`rtl.plan.fifo_sites`).
 
 Throughput is monotone in every depth, so each result is the minimum given the others, and
 ``depth - 1`` runs slower or deadlocks. For comparison each report also gives the
@@ -68,7 +69,7 @@ def size_fifos(plan, sites, inferences=INFERENCES):
     target, free = run({f.key: UNBOUNDED for f in sites})
     occupancy = {f.key: free[f.name].max_level for f in sites}
     # One more than the most ever held always works: the FIFO then never refuses a beat.
-    depths = {f.key: fixed.get(f.key, occupancy[f.key] + 1) for f in sites}
+    depths = {f.key: fixed.get(f.key, max(occupancy[f.key] + 1, f.min_depth)) for f in sites}
 
     def full_rate(key, depth):
         try:
@@ -101,8 +102,8 @@ def _smallest_depth(fifo, never_full, full_rate):
     """The smallest depth of ``fifo`` at which ``full_rate(key, depth)`` holds, given that it
     holds at ``never_full`` and throughput is monotone in the depth."""
     key = fifo.key
-    lo, hi = (1 if fifo.kind == "skip" else 0), never_full
-    if fifo.kind == "rate" and full_rate(key, 0):
+    lo, hi = max(1 if fifo.kind == "skip" else 0, fifo.min_depth), never_full
+    if lo == 0 and full_rate(key, 0):
         return 0  # most edges need no FIFO at all: one run settles them
     # The minimum is usually just below the never-full depth: gallop down from there.
     step = 1

@@ -25,21 +25,22 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from netdesc import TensorType
 from netdesc.arith import rounding_constant, signed_bits_for
 
+from .dsp import PipelinedMultiplier
 from .requantize import Requantizer
 from .streams import pack
 from .timing_model import Block
+from .weight_rom import WeightRom
 
 __all__ = ["MacSchedule", "MacBuild", "MacArray", "MatVecPipeline", "VectorFetch",
            "PipelineModel"]
 
 # Edges from an operand vector's acceptance to its output beat's transfer, minus the cycles the
-# vector spends in the MAC array and the MAC array's own registers (:attr:`MacBuild.latency`):
+# vector spends in the MAC array and a registered build's stages (:attr:`MacBuild.latency`):
 # issue (operand select + ROM read), accumulate, requantize.
 PIPELINE_STAGES = 3
 
@@ -50,14 +51,24 @@ class MacBuild:
     synthesis keeps out of DSP blocks (a device's DSPs can then go to other layers).
     ``registered``: the operands and weights pass two registers, then the products one, so
     that neither a block RAM's output (the weight ROM's, the window memory's) nor a multiplier
-    lies on the path into the adder tree; a higher Fmax for three stages of latency and their
-    flip-flops. Two operand registers because Yosys packs none of them into the ECP5's DP16KD
-    or MULT18X18D: a DP16KD's output takes 5.8 ns to appear, and one register between it and
-    the DSP column left 7 ns of routing on either side; the second lets the placer put one
-    beside each. An add layer built with it registers its sums (:class:`rtl.add.AddEngine`)."""
+    lies on the path into the adder tree, and the requantized values pass one before the output
+    beat's; a higher Fmax for four stages of latency and their flip-flops. Two operand registers
+    because Yosys packs none of them into the ECP5's DP16KD: its output takes 5.8 ns to appear,
+    and one register between it and the DSP column left 7 ns of routing on either side (in a
+    ROM of several banks the first is each bank's, :class:`rtl.weight_rom.WeightRom`). On an
+    ECP5 the second operand register and the product register are the MULT18X18D's own
+    (:class:`rtl.dsp.PipelinedMultiplier`). The requantized values' register puts the
+    saturation's comparators and the output register, placed by its consumer, on separate
+    paths. An add layer built with it registers its sums (:class:`rtl.add.AddEngine`)."""
 
     logic_multipliers: bool = False
     registered: bool = False
+
+    @property
+    def pipelined_multipliers(self):
+        """Whether the products come from :class:`rtl.dsp.PipelinedMultiplier` (registered
+        DSP multipliers), which holds the second operand register and the product register."""
+        return self.registered and not self.logic_multipliers
 
     @property
     def latency(self):
@@ -66,8 +77,9 @@ class MacBuild:
 
     @property
     def pipeline_latency(self):
-        """Edges from an operand vector's last MAC cycle to its output beat's transfer."""
-        return PIPELINE_STAGES + self.latency
+        """Edges from an operand vector's last MAC cycle to its output beat's transfer: the
+        pipeline's stages, the MAC array's registers and the requantized values' register."""
+        return PIPELINE_STAGES + self.latency + self.registered
 
 
 @dataclass(frozen=True)
@@ -141,17 +153,24 @@ class MacArray(wiring.Component):
     Σ_j w[a*lanes_in+j]*x[j]``, and at the next edge with ``run`` and ``en`` the sums are
     stored into the accumulators (of ``group`` with ``banks``). Widths: ``x`` elements of
     ``operand_shape``, weights ``signed(weight_bits)``, accumulators ``signed(acc_width)``.
-    ``bias``: ``[groups, lanes_out]`` integers.
+    ``bias``: ``[groups, lanes_out]`` integers. ``weight_registers``: of a registered build's
+    two operand registers, how many the weights passed before ``w`` (the output registers of a
+    banked ROM, :class:`rtl.weight_rom.WeightRom`): ``w`` then arrives that many edges after
+    ``x`` and passes that many fewer registers here.
     """
 
     def __init__(self, *, lanes_out, lanes_in, operand_shape, weight_bits, acc_width, bias,
-                 banks=False, build=MacBuild()):
+                 banks=False, build=MacBuild(), weight_registers=0):
+        fabric = 2 * build.registered - build.pipelined_multipliers
+        if not 0 <= weight_registers <= fabric:
+            raise ValueError(f"weight_registers must be in 0..{fabric}, not {weight_registers}")
         self.lanes_out, self.lanes_in = lanes_out, lanes_in
         self.bias = np.asarray(bias, dtype=np.int64).reshape(-1, lanes_out)
         self.groups = len(self.bias)
         self.banks = banks
         self.acc_width = acc_width
         self.build = build
+        self.weight_registers = weight_registers
         super().__init__({
             "x": In(data.ArrayLayout(operand_shape, lanes_in)),
             "w": In(data.ArrayLayout(signed(weight_bits), lanes_out * lanes_in)),
@@ -165,8 +184,9 @@ class MacArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         stage = int(self.build.registered)
-        x = delayed(m, self.x, 2 * stage, self.run, "x")
-        w = delayed(m, self.w, 2 * stage, self.run, "w")
+        in_dsp = self.build.pipelined_multipliers
+        x = delayed(m, self.x, 2 * stage - in_dsp, self.run, "x")
+        w = delayed(m, self.w, 2 * stage - in_dsp - self.weight_registers, self.run, "w")
         first, group, en = (delayed(m, port, self.build.latency, self.run, name)
                             for port, name in ((self.first, "first"), (self.group, "group"),
                                                (self.en, "en")))
@@ -178,6 +198,10 @@ class MacArray(wiring.Component):
         for a in range(self.lanes_out):
             products = []
             for j in range(self.lanes_in):
+                if in_dsp:
+                    products.append(self._dsp_product(m, w[a * self.lanes_in + j], x[j],
+                                                      f"mult_{a}_{j}"))
+                    continue
                 product = self._product(w[a * self.lanes_in + j], x[j])
                 products.append(delayed(m, product, stage, self.run, f"product_{a}_{j}"))
             banks = [Signal(signed(self.acc_width), name=f"acc_{g}_{a}")
@@ -188,6 +212,11 @@ class MacArray(wiring.Component):
                 with m.If(self.run & en & ((group == g) if len(banks) > 1 else 1)):
                     m.d.sync += acc.eq(self.sum[a])
         return m
+
+    def _dsp_product(self, m, w, x, name):
+        mult = m.submodules[name] = PipelinedMultiplier(w.shape(), Value.cast(x).shape())
+        m.d.comb += [mult.a.eq(w), mult.b.eq(x), mult.en.eq(self.run)]
+        return mult.p
 
     def _product(self, w, x):
         if not self.build.logic_multipliers:
@@ -279,16 +308,16 @@ class MatVecPipeline:
         otype = self.operand_type
         operand_shape = signed(otype.bits) if otype.signed else unsigned(otype.bits)
 
-        m.submodules.weights = rom = Memory(
-            shape=unsigned(po * pk * self.weight_bits), depth=words,
-            init=sch.rom_words(self.matrices, self.weight_bits))
+        m.submodules.weights = rom = WeightRom(
+            po * pk * self.weight_bits, sch.rom_words(self.matrices, self.weight_bits),
+            banked=self.mac.registered)
         bias = np.full(groups * po, self.rounding, dtype=np.int64)
         if self.bias is not None:
             bias[:sch.outputs] += self.bias
         m.submodules.mac = mac = MacArray(
             lanes_out=po, lanes_in=pk, operand_shape=operand_shape,
             weight_bits=self.weight_bits, acc_width=self.acc_width, bias=bias.reshape(groups, po),
-            banks=beats > 1, build=self.mac)
+            banks=beats > 1, build=self.mac, weight_registers=rom.latency - 1)
         m.submodules.requantize = rq = Requantizer(
             self.acc_width, self.shift, self.out_type, self.relu, lanes=po, rounded=True)
 
@@ -307,8 +336,7 @@ class MatVecPipeline:
         last_word = (group == groups - 1) & (chunk == chunks - 1)
         m.d.comb += operands.ready.eq(run & (~busy | last_word))
 
-        rd = rom.read_port()
-        m.d.comb += [rd.addr.eq(address), rd.en.eq(run)]
+        m.d.comb += [rom.addr.eq(address), rom.en.eq(run)]
 
         issued = Signal()
         issued_first = Signal()
@@ -343,7 +371,7 @@ class MatVecPipeline:
         # Accumulate stages (in the MAC array), then the sums of a vector's last word.
         m.d.comb += [
             mac.x.eq(selected),
-            Value.cast(mac.w).eq(rd.data),
+            Value.cast(mac.w).eq(rom.data),
             mac.first.eq(issued_first),
             mac.group.eq(issued_group),
             mac.en.eq(issued),
@@ -357,21 +385,26 @@ class MatVecPipeline:
         with m.If(run):
             m.d.sync += [done.eq(last), done_group.eq(last_group), final.eq(mac.sum)]
 
-        # Requantize stage: each group goes straight into its lanes of the output register
-        # (the previous beat has left it: the stage only runs when the output is free or being
-        # taken at this edge); the last group completes the beat, or each group is a beat.
+        # Requantize stage (registered builds: into a register, then the next stage moves it
+        # on): each group goes straight into its lanes of the output register (the previous
+        # beat has left it: the stage only runs when the output is free or being taken at this
+        # edge); the last group completes the beat, or each group is a beat.
         m.d.comb += rq.i.eq(final)
+        quantized = Value.cast(rq.o)
+        if self.mac.registered:
+            quantized, done, done_group = (delayed(m, v, 1, run, name) for v, name in (
+                (quantized, "quantized"), (done, "done"), (done_group, "done_group")))
         out_bits = self.out_type.bits
         lane_bits = po * out_bits
         if self.grouped:
             with m.If(run & done):
-                m.d.sync += [out_payload.eq(Value.cast(rq.o)), out.valid.eq(1)]
+                m.d.sync += [out_payload.eq(quantized), out.valid.eq(1)]
             return
         with m.If(run & done):
             for g in range(groups):
                 lanes = out_payload[g * lane_bits:min((g + 1) * lane_bits, sch.outputs * out_bits)]
                 with m.If(done_group == g):
-                    m.d.sync += lanes.eq(Value.cast(rq.o))
+                    m.d.sync += lanes.eq(quantized)
             with m.If(done_group == groups - 1):
                 m.d.sync += out.valid.eq(1)
 

@@ -28,6 +28,9 @@ from .streams import beat_shape, pixel_layout
 from .timing_model import Model, Sink, Source
 
 TOP = None  # the node of the top's own ports: its input ``i`` and output ``o``
+# The least rate FIFO into an add on a build for a fast clock (:func:`fifo_sites`): two beats,
+# so that it takes one while it gives one away.
+ADD_INPUT_DEPTH = 2
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ class Fifo:
     groups) and ``feature_map_bits`` their bits
     (what buffering a whole tensor would cost); ``max_occupancy``: beats held at most when
     unbounded (a FIFO one deeper never refuses a beat; ``None`` when the config fixed every
-    depth, and no analysis ran).
+    depth, and no analysis ran); ``min_depth``: the least depth the analysis gives it (see
+    :func:`fifo_sites`).
     """
 
     kind: str
@@ -81,6 +85,7 @@ class Fifo:
     beat_bits: int = 0
     feature_map_depth: int = 0
     max_occupancy: int = 0
+    min_depth: int = 0
 
     @property
     def bits(self):
@@ -236,7 +241,14 @@ def engine_plan(net, hw):
 def fifo_sites(plan):
     """Every place a FIFO can go, depth 0: a skip FIFO per skip connection of the plan, right
     after its fork on the bypass branch, then a rate FIFO on every other edge between two
-    engines (the input's producer is outside; it can wait at no cost)."""
+    engines (the input's producer is outside; it can wait at no cost).
+
+    On a build for a fast clock (``registered_macs``) a rate FIFO into an add is at least
+    :data:`ADD_INPUT_DEPTH` deep: an add passes its consumers' ready (a fork's: every reader's)
+    on to its producers, whose pipelines stall on it, and a FIFO's ready comes from its level
+    register alone. Without it, the folded ResNet-8's critical path on the ECP5 ran from a skip
+    FIFO's level through the fork and the add into a conv's stall enable and on to its block
+    RAM's read enable."""
     net = plan.net
     sites = []
     for s in skips(net):
@@ -253,8 +265,11 @@ def fifo_sites(plan):
         reader, port = e.dst
         if reader in plan.engines and e.tensor != net.input.name and e.dst not in taken:
             k = op_of(net.layer(reader)).ports.index(port)
-            sites.append(_site(plan, "rate", f"rate_{reader}_{port}",
-                               rate_fifo_key(reader, port), None, reader, k))
+            site = _site(plan, "rate", f"rate_{reader}_{port}", rate_fifo_key(reader, port),
+                         None, reader, k)
+            if plan.hw.registered_macs and net.layer(reader).op == "add":
+                site = replace(site, min_depth=ADD_INPUT_DEPTH)
+            sites.append(site)
     return sites
 
 

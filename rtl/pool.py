@@ -1,6 +1,6 @@
 """Pooling stream engines: max pooling over k x k windows, global average pooling."""
 
-from amaranth.hdl import Array, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -93,17 +93,21 @@ class GlobalAvgPoolEngine(wiring.Component):
     register, and input waits meanwhile; the cycle after, it is requantized (submodule
     ``requantize``, one lane) into its lane of the output register. The register keeps the
     channel multiplexer and the multiplier off the requantizer's path; the last channel's
-    requantization overlaps the next tensor's first beat.
+    requantization overlaps the next tensor's first beat. ``registered`` (a build for a fast
+    clock, :class:`rtl.mac.MacBuild`): the requantized lane passes a register of its own, so
+    that the requantizer's adder and saturation and the output register, placed by its
+    consumer, are on separate paths: one more cycle from a channel's scaling to its lane. No channel is
+    scaled while a tensor's last lane is on its way to the output register.
 
     Timing (:meth:`timing_model`, :class:`SumModel`): :attr:`cycles_per_output` =
-    H*W*C/in_lanes + C;
-    the output beat is valid C + 1 cycles after the last input beat, once the previous one
-    has been taken.
+    H*W*C/in_lanes + C; the output beat is valid C + 1 (registered: C + 2) cycles after the
+    last input beat, once the previous one has been taken.
     """
 
     def __init__(self, *, in_shape, in_type, multiplier, acc_range, shift, relu, out_type,
-                 in_lanes=None):
+                 in_lanes=None, registered=False):
         channels, height, width = in_shape
+        self.registered = registered
         self.in_type = in_type
         self.channels = channels
         self.beats, self.in_lanes = beat_shape(in_shape, in_lanes)
@@ -119,7 +123,8 @@ class GlobalAvgPoolEngine(wiring.Component):
         })
 
     def timing_model(self, model, inputs, outputs):
-        model.add(SumModel(inputs[0], outputs[0], self.beats, self.channels))
+        model.add(SumModel(inputs[0], outputs[0], self.beats, self.channels,
+                           1 + self.registered))
 
     def elaborate(self, platform):
         m = Module()
@@ -150,9 +155,19 @@ class GlobalAvgPoolEngine(wiring.Component):
         scaled_ch = Signal(range(self.channels))
         scaled_valid = Signal()
         m.d.sync += scaled_valid.eq(0)
+        # The requantized lane on its way to the output register: (lane, channel, valid) per
+        # stage.
+        stages = [(rq.o[0], scaled_ch, scaled_valid)]
+        if self.registered:
+            held = (Signal.like(rq.o[0], name="quantized"), Signal.like(scaled_ch),
+                    Signal(name="quantized_valid"))
+            m.d.sync += [r.eq(v) for r, v in zip(held, stages[0])]
+            stages.append(held)
+        last_on_its_way = Cat(valid & (c == self.channels - 1) for _, c, valid in stages).any()
         # Scale a channel while the output register is free, or its beat is taken at this
-        # edge: it then stays free until this tensor's last lane fills it.
-        with m.If(busy & (~self.o.valid | self.o.ready)):
+        # edge, and no last lane is on its way: it then stays free until this tensor's last
+        # lane fills it.
+        with m.If(busy & (~self.o.valid | self.o.ready) & ~last_on_its_way):
             m.d.sync += [scaled.eq(Array(sums)[ch] * self.multiplier), scaled_ch.eq(ch),
                          scaled_valid.eq(1)]
             with m.If(ch == self.channels - 1):
@@ -160,27 +175,28 @@ class GlobalAvgPoolEngine(wiring.Component):
             with m.Else():
                 m.d.sync += ch.eq(ch + 1)
         m.d.comb += rq.i[0].eq(scaled)
-        with m.If(scaled_valid):
+        lane, lane_ch, lane_valid = stages[-1]
+        with m.If(lane_valid):
             for c in range(self.channels):
-                with m.If(scaled_ch == c):
-                    m.d.sync += self.o.payload[c].eq(rq.o[0])
-            with m.If(scaled_ch == self.channels - 1):
+                with m.If(lane_ch == c):
+                    m.d.sync += self.o.payload[c].eq(lane)
+            with m.If(lane_ch == self.channels - 1):
                 m.d.sync += self.o.valid.eq(1)
         return m
 
 
 class SumModel(Block):
     """The timing of a :class:`GlobalAvgPoolEngine`: takes ``beats`` beats (of any width), then
-    scales its
-    ``channels`` sums one per cycle while the output register is free or being emptied (input
-    waits); the cycle after the last, its requantized lane fills the output register."""
+    scales its ``channels`` sums one per cycle while the output register is free or being
+    emptied and no last lane is on its way (input waits); ``stages`` cycles after the last,
+    its requantized lane fills the output register."""
 
-    def __init__(self, i, o, beats, channels):
+    def __init__(self, i, o, beats, channels, stages=1):
         self.i, self.o, self.beats, self.channels = i, o, beats, channels
         self.count = 0
         self.busy = False
         self.ch = 0
-        self.last_scaled = False  # the last channel is being requantized
+        self.lasts = [False] * stages  # per stage: it holds the last channel's lane
         self.full = False
 
     def forward(self):
@@ -190,14 +206,15 @@ class SumModel(Block):
         self.i.ready = not self.busy
 
     def _scaling(self):
-        return self.busy and (not self.full or self.o.ready)
+        return self.busy and (not self.full or self.o.ready) and not any(self.lasts)
 
     def update(self):
-        full = (self.full and not self.o.ready) or self.last_scaled
-        self.last_scaled = False
-        if self._scaling():
+        full = (self.full and not self.o.ready) or self.lasts[-1]
+        scaling = self._scaling()
+        self.lasts = [False] + self.lasts[:-1]
+        if scaling:
             if self.ch == self.channels - 1:
-                self.busy, self.ch, self.last_scaled = False, 0, True
+                self.busy, self.ch, self.lasts[0] = False, 0, True
             else:
                 self.ch += 1
         elif self.i.fire:
@@ -207,7 +224,7 @@ class SumModel(Block):
 
     def countdown(self):
         # Scaling moves no beat until its last channel fills the output register.
-        if self.last_scaled:
+        if any(self.lasts):
             return 1
         return max(1, self.channels - 1 - self.ch) if self._scaling() else None
 

@@ -130,20 +130,26 @@ def _warn_fallback(reason):
 
 
 def run_streams(dut, inputs, outputs, feeds, count, *, monitors=(), vcd=None,
-                stall_cycles=DEFAULT_STALL_CYCLES, progress=False, backend=None):
+                stall_cycles=DEFAULT_STALL_CYCLES, progress=False, backend=None, platform=None):
     """Drive ``dut``: stream ``feeds[k]`` (a list of ``count`` tensors) into ``inputs[k]`` and
     collect ``count`` tensors from each of ``outputs``. ``monitors`` maps names to the
     internal streams the stall watchdog reports on; ``progress`` shows a tqdm bar of output
-    tensors; ``backend``: see :func:`choose_backend`. Returns a :class:`SimResult` whose
-    ``outputs`` are those of ``outputs[0]``."""
+    tensors; ``backend``: see :func:`choose_backend`; ``platform``: the Amaranth platform to
+    elaborate ``dut`` for, as a board build does (its DSP primitives, :mod:`rtl.dsp`; the
+    compiled backend only). Returns a :class:`SimResult` whose ``outputs`` are those of
+    ``outputs[0]``."""
     from tqdm import tqdm
 
     backend = choose_backend(backend)
+    if platform is not None and backend != "compiled":
+        raise ValueError("only the compiled backend simulates a design elaborated for a "
+                         "platform (Amaranth's simulator runs no vendor primitives)")
     watched = dict(monitors)
     for p in list(inputs) + list(outputs):
         watched.setdefault(p.name, p.stream)
     bench = SimBench(dut, watched)
-    run = _run_compiled if backend == "compiled" else _run_pysim
+    run = functools.partial(_run_compiled, platform=platform) if backend == "compiled" \
+        else _run_pysim
     with tqdm(total=count, unit="inference", desc=f"simulating ({backend})",
               disable=None if progress else True, leave=False) as bar:
         tensors, in_stamps, out_stamps, wall, compile_seconds = run(
@@ -258,12 +264,12 @@ def _run_pysim(bench, inputs, outputs, feeds, count, vcd, stall_cycles, bar):
     return results[0], in_stamps, out_stamps, time.perf_counter() - start, 0.0
 
 
-def _run_compiled(bench, inputs, outputs, feeds, count, vcd, stall_cycles, bar):
+def _run_compiled(bench, inputs, outputs, feeds, count, vcd, stall_cycles, bar, platform=None):
     """The bench verilated (:mod:`rtl.compiled_sim`), driven by the C++ twin of the
     testbenches above."""
     bar.set_description("compiling the simulation model (once per design)")
     model = compiled_sim.build(bench, [p.stream for p in inputs], [p.stream for p in outputs],
-                               trace=vcd is not None)
+                               trace=vcd is not None, platform=platform)
     bar.set_description("simulating (compiled)")
     ports_in = [compiled_sim.Port(p.width, raws=[r for x in feed for r in to_beats(x, p.ttype, p.lanes)],
                                   gaps=_flat_gaps(p, count)) for p, feed in zip(inputs, feeds)]
@@ -351,10 +357,11 @@ def simulate(net_or_path, x, hw=None, vcd=None, stall_cycles=DEFAULT_STALL_CYCLE
 
 
 def simulate_top(top, xs, *, vcd=None, stall_cycles=DEFAULT_STALL_CYCLES, progress=False,
-                 backend=None):
+                 backend=None, platform=None):
     """Run an already built accelerator (:class:`rtl.network.NetworkTop` or
-    :class:`rtl.pe_array.ArrayTop`) on the checked batch ``xs``. The stall limit is at least
-    twice the design's ``quiet_cycles``."""
+    :class:`rtl.pe_array.ArrayTop`) on the checked batch ``xs``, elaborated for ``platform``
+    (see :func:`run_streams`). The stall limit is at least twice the design's
+    ``quiet_cycles``."""
     net = top.net
     out = net.output_layer
     return run_streams(
@@ -362,7 +369,7 @@ def simulate_top(top, xs, *, vcd=None, stall_cycles=DEFAULT_STALL_CYCLES, progre
         [StreamPort(top.o, out.shape, out.type, "o")], [list(xs)], len(xs),
         monitors=top.monitored_streams(), vcd=vcd,
         stall_cycles=max(stall_cycles, 2 * top.quiet_cycles),
-        progress=progress, backend=backend)
+        progress=progress, backend=backend, platform=platform)
 
 
 def simulate_component(dut, inputs, in_type, out_shape, out_type, *, in_gaps=None, out_gaps=None,

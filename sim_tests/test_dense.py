@@ -19,6 +19,7 @@ from rtl.mac import MacBuild
 from rtl.sim import simulate_component
 from rtl.streams import beat_shape
 from rtl.timing_model import edges
+from rtl.weight_rom import bank_words
 
 
 def dense_net(in_shape, out_features, *, in_type=TensorType(4, True), weight_bits=5,
@@ -105,6 +106,17 @@ def test_random_layers(c, h, w, o, data):
                     in_type=TensorType(data.draw(st.integers(2, 5)), data.draw(st.booleans())))
     check(net, par, inputs(net, np.random.default_rng(data.draw(st.integers(0, 99)))),
           MacBuild(registered=data.draw(st.booleans())))
+
+
+def test_registered_weights_from_several_rom_banks(rng, random_gaps):
+    """A weight ROM deeper than one block RAM (4,352 words of 8 bits: three banks of 2,048) read
+    through its banks' registers on a registered build, from a slow producer: bit-exact, and
+    the timing model still exact."""
+    net = dense_net((8, 8, 4), 17, weight_bits=8, rng=4)
+    engine, _, _ = check(net, 1, inputs(net, rng), MacBuild(registered=True),
+                         in_gaps=random_gaps(2, 64))
+    words = engine.pipeline.matrices.shape[0] * engine.pipeline.schedule.cycles
+    assert words == 4352 and bank_words(8, words) == 2048
 
 
 @pytest.mark.parametrize("registered", [False, True])

@@ -152,3 +152,20 @@ def test_a_pinned_config_builds_the_same_fifos_without_the_model(monkeypatch, tm
     x = np.random.default_rng(1).integers(0, 256, size=(COUNT,) + tuple(net.input.shape))
     assert simulate(net, x, hw=again.hw).steady_state_cycles == \
         simulate(net, x).steady_state_cycles
+
+
+def test_a_build_for_a_fast_clock_puts_a_fifo_before_every_engine_input_of_an_add():
+    """Registered builds: every add input not fed by a skip FIFO reads from a rate FIFO of at
+    least two beats (no ready passes through the add to its producer), still bit-exact and at
+    the steady state of the build without them."""
+    net = _projection_and_short_skips()
+    x = np.random.default_rng(2).integers(0, 256, size=(COUNT,) + tuple(net.input.shape))
+    fast = NetworkTop(net, HwConfig(registered_macs=True))
+    plain = NetworkTop(net, HwConfig())
+    ports = {(l.name, port) for l in net.layers if l.op == "add" for port in ("a", "b")}
+    fifos = {(f.reader, f.port): f for f in fast.plan.fifos.values()}
+    assert all(fifos[p].kind == "skip" or fifos[p].depth >= 2 for p in ports)
+    assert any(fifos[p].kind == "rate" for p in ports)
+    r = simulate(net, x, hw=fast.hw)
+    np.testing.assert_array_equal(r.outputs, netdesc.run(net, x))
+    assert r.steady_state_cycles == simulate(net, x, hw=plain.hw).steady_state_cycles

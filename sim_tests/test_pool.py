@@ -11,6 +11,7 @@ import netdesc
 from netdesc import TensorType
 from netdesc.builder import NetBuilder
 from rtl.engines import build_engine
+from rtl.mac import MacBuild
 from rtl.pool import GlobalAvgPoolEngine, MaxPoolEngine
 from rtl.sim import simulate_component
 from rtl.streams import beat_shape
@@ -26,12 +27,13 @@ def pool_net(in_shape, in_type, op, **kwargs):
     return b.build()
 
 
-def check(net, xs, in_lanes=None, **gaps):
-    """Simulate the engine of layer "p" on ``xs`` (``in_lanes`` channels per input beat,
-    default all); compare with netdesc.run and the stamps with the timing model. Returns the
-    engine, the simulation and the model's ``(accepted, produced)`` edges."""
+def check(net, xs, in_lanes=None, mac=MacBuild(), **gaps):
+    """Simulate the engine of layer "p" (built as ``mac`` says) on ``xs`` (``in_lanes``
+    channels per input beat, default all); compare with netdesc.run and the stamps with the
+    timing model. Returns the engine, the simulation and the model's ``(accepted, produced)``
+    edges."""
     layer = net.layer("p")
-    engine = build_engine(net, layer, in_lanes=in_lanes)
+    engine = build_engine(net, layer, mac=mac, in_lanes=in_lanes)
     run = simulate_component(engine, xs, net.input.type, layer.shape, layer.type,
                              backend="pysim", **gaps)
     for x, y in zip(xs, run.outputs):
@@ -136,21 +138,27 @@ def test_global_avg_pool_multiplier_saturation_and_rounding(rng):
     assert run.outputs[2].tolist() == [0, -1]  # round_shift(0, 2) and round_shift(-6, 2)
 
 
-def test_global_avg_pool_timing(rng, random_gaps):
+@pytest.mark.parametrize("registered", [False, True])
+def test_global_avg_pool_timing(registered, rng, random_gaps):
     """One beat per cycle, then one cycle per channel to scale the sums (input waits), the
     last requantized while the next tensor's first beat comes in: one output per H*W + C
-    cycles, leaving C + 2 edges after the last beat."""
+    cycles, leaving C + 2 edges after the last beat (registered: C + 3)."""
+    mac = MacBuild(registered=registered)
     net = pool_net((2, 3, 3), TensorType(4, True), "avg")
-    engine, run, (accepted, produced) = check(net, inputs(net, rng, 3))
+    engine, run, (accepted, produced) = check(net, inputs(net, rng, 3), mac=mac)
     assert engine.cycles_per_output == 9 + 2
     assert accepted == [t * 11 + n for t in range(3) for n in range(9)]
     assert np.diff(run.output_stamps[0]).tolist() == [engine.cycles_per_output] * 2
-    assert produced == [accepted[9 * t + 8] + 2 + 2 for t in range(3)]
-    check(net, inputs(net, rng), in_gaps=random_gaps(2, 9), out_gaps=random_gaps(2, 1))
-    check(net, inputs(net, rng), in_gaps=random_gaps(2, 9, max_gap=10))
-    # One channel of one pixel: the last lane's requantization meets the next tensor's beat.
+    assert produced == [accepted[9 * t + 8] + 2 + 2 + registered for t in range(3)]
+    check(net, inputs(net, rng), mac=mac, in_gaps=random_gaps(2, 9),
+          out_gaps=random_gaps(2, 1))
+    check(net, inputs(net, rng), mac=mac, in_gaps=random_gaps(2, 9, max_gap=10))
+    # One channel of one pixel: the last lane's requantization meets the next tensor's beat
+    # (registered: the next tensor's lane waits until the last one is in the output register).
     net = pool_net((1, 1, 1), TensorType(4, True), "avg")
-    check(net, inputs(net, rng, 6), in_gaps=random_gaps(6, 1), out_gaps=random_gaps(6, 1))
+    check(net, inputs(net, rng, 6), mac=mac, in_gaps=random_gaps(6, 1),
+          out_gaps=random_gaps(6, 1))
+    check(net, inputs(net, rng, 6), mac=mac, out_gaps=[[3]] * 6)
 
 
 @pytest.mark.parametrize("in_shape, lanes", [((16, 2, 2), 1), ((4, 3, 5), 2), ((6, 1, 1), 3),

@@ -1,0 +1,85 @@
+"""The weight ROM of a MAC pipeline, and on registered builds its banks.
+
+A ROM deeper than one block RAM holds at its width is a column of block RAMs, and synthesis
+joins their outputs with a multiplexer behind the block RAMs' own output (Yosys uses none of
+the ECP5 DP16KD's output registers): 5.8 ns from the DP16KD's clock to its output, then
+routing down the block RAM column and LUTs of multiplexer, the folded ResNet-8's critical path
+on the ULX3S. :class:`WeightRom` on a registered build therefore
+splits the ROM itself into banks one block RAM deep, registers each bank's output (the placer
+puts the register beside its block RAM) and multiplexes the registered banks: data two
+edges after the address instead of one, the second register being one the MAC array had
+anyway (:class:`rtl.mac.MacArray`'s ``weight_registers``).
+"""
+
+from amaranth.hdl import Array, Elaboratable, Module, Signal, unsigned
+from amaranth.lib.memory import Memory
+
+__all__ = ["BLOCK_RAM_SHAPES", "WeightRom", "bank_words"]
+
+# Depth x width of an 18-kbit block RAM (ECP5 DP16KD / PDPW16KD, Xilinx RAMB18), the
+# aspect ratios Yosys chooses between.
+BLOCK_RAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+
+
+def bank_words(width, depth):
+    """The depth of one bank: that of the block RAM shape that holds ``depth`` words of
+    ``width`` bits in the fewest block RAMs (the deeper shape on a tie), the split synthesis
+    makes of the whole ROM."""
+    def blocks(shape):
+        words, bits = shape
+        return -(-width // bits) * -(-depth // words), -words
+    return min(BLOCK_RAM_SHAPES, key=blocks)[0]
+
+
+class WeightRom(Elaboratable):
+    """``data`` is word ``init[addr]`` ``latency`` clock edges with ``en`` after ``addr``
+    (every edge of a read must have ``en``; without it the read pauses).
+
+    Unbanked (``banked`` false, or a ROM within one bank): one Memory, latency 1. Banked: banks
+    of ``bank_depth`` words (default :func:`bank_words`), each read into a register of its own,
+    then multiplexed by the address's bank: latency 2, ``data`` straight from the multiplexer.
+    ``bank_depth`` must be a power of two.
+    """
+
+    def __init__(self, width, init, banked=False, bank_depth=None):
+        self.width, self.init = width, list(init)
+        depth = len(self.init)
+        self.bank_depth = bank_depth or bank_words(width, depth)
+        if self.bank_depth & (self.bank_depth - 1):  # a bank's address is the low bits
+            raise ValueError(f"bank_depth must be a power of two, not {self.bank_depth}")
+        self.banks = -(-depth // self.bank_depth) if banked else 1
+        self.latency = 1 + (self.banks > 1)
+        self.addr = Signal(range(max(depth, 2)))
+        self.en = Signal()
+        self.data = Signal(unsigned(width))
+
+    def elaborate(self, platform):
+        m = Module()
+        if self.banks == 1:
+            m.submodules.rom = rom = Memory(shape=unsigned(self.width), depth=len(self.init),
+                                            init=self.init)
+            rd = rom.read_port()
+            m.d.comb += [rd.addr.eq(self.addr), rd.en.eq(self.en), self.data.eq(rd.data)]
+            return m
+        depth = self.bank_depth
+        held = []
+        for b in range(self.banks):
+            words = self.init[b * depth:(b + 1) * depth]
+            m.submodules[f"bank{b}"] = bank = Memory(shape=unsigned(self.width),
+                                                     depth=len(words), init=words)
+            rd = bank.read_port()
+            m.d.comb += [rd.addr.eq(self.addr[:(len(words) - 1).bit_length()]),
+                         rd.en.eq(self.en)]
+            reg = Signal(unsigned(self.width), name=f"bank{b}_data")
+            with m.If(self.en):
+                m.d.sync += reg.eq(rd.data)
+            held.append(reg)
+        # The address's bank, delayed as its data: read, then held.
+        bank = self.addr // depth
+        for k in range(2):
+            reg = Signal(range(self.banks), name=f"bank_d{k + 1}")
+            with m.If(self.en):
+                m.d.sync += reg.eq(bank)
+            bank = reg
+        m.d.comb += self.data.eq(Array(held)[bank])
+        return m
