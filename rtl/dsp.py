@@ -6,8 +6,9 @@ it in the fabric, so a registered MAC array still paid the DSP's 3.9 ns of logic
 to and from the DSP column inside one clock period (DECISIONS, 2026-12-07). Instantiated with
 ``REG_INPUTA/B`` and ``REG_OUTPUT`` clocked, the block holds both registers itself and its logic
 sits between them. Elsewhere (other platforms, simulation, the resource reports, which convert
-the design without a platform) the same two stages are built from fabric registers; the two
-forms are proved equivalent by Yosys (``sim_tests/test_dsp.py``).
+the design without a platform) the same two stages are built from fabric registers; Yosys
+checks the two forms against each other (``sim_tests/test_dsp.py``: a proof for narrow
+operands, random and extreme values for wide ones).
 """
 
 import re
