@@ -342,7 +342,8 @@ def build(bench, inputs, outputs, trace=False, platform=None):
     flat = FlatPorts(bench, inputs, outputs)
     glue = _glue(len(inputs), len(outputs), flat.widths)
     design = rtlil.convert(flat, name="top", ports=flat.ports, emit_src=False, platform=platform)
-    key = _digest([design, simulation_models(design), glue, HARNESS.read_text(), repr(tools),
+    models = simulation_models(design)  # the Verilog below instantiates the same primitives
+    key = _digest([design, models, glue, HARNESS.read_text(), repr(tools),
                    repr(_VERILATOR_ARGS), repr(_DEFINES), _FAST, _SLOW, str(trace)])
     folder = cache_root() / key
     start = time.perf_counter()
@@ -350,7 +351,7 @@ def build(bench, inputs, outputs, trace=False, platform=None):
         with yosys_for_amaranth():
             text = verilog.convert(flat, name="top", ports=flat.ports, emit_src=False,
                                    platform=platform)
-        text += simulation_models(text)
+        text += models
         try:
             _Builder(tools, trace).build(text, glue, folder)
         except OSError as e:

