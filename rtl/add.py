@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from netdesc.arith import signed_bits_for
+from netdesc.arith import rounding_constant, signed_bits_for
 
 from .requantize import Requantizer
 from .streams import pixel_layout, pixel_signature
@@ -22,11 +22,12 @@ class AddEngine(wiring.Component):
     :func:`~rtl.streams.pixel_signature` streams in raster order.
 
     Contract: a join. A pair of beats is taken (``a.ready`` and ``b.ready`` high together) only
-    when both are valid and the first register is empty or being emptied; the sum is computed
-    at the full width of ``acc_range`` and requantized combinationally
-    (:class:`~rtl.requantize.Requantizer`) into the output register. ``registered`` (for a fast
-    clock) puts a register of the sums before the requantizer, so that neither the skip FIFO's
-    head nor the adder lies on the requantizer's path. Latency 1 (2 if ``registered``: a pair
+    when both are valid and the first register is empty or being emptied; the sum, plus the
+    requantizer's rounding constant, is computed at the full width of ``acc_range`` (shifted by
+    that constant) and requantized combinationally (:class:`~rtl.requantize.Requantizer`,
+    ``rounded``) into the output register. ``registered`` (for a fast clock) puts a register of
+    the sums before the requantizer, so that neither the skip FIFO's head nor an adder lies on
+    the requantizer's path. Latency 1 (2 if ``registered``: a pair
     accepted at edge ``t`` can leave at edge ``t + 1``, ``t + 2``), one pixel per cycle; it
     absorbs nothing ahead (each register takes a beat when the next is empty or being emptied).
     ``o.valid`` never depends on ``o.ready``. Timing model: one
@@ -42,7 +43,9 @@ class AddEngine(wiring.Component):
         self.types = tuple(in_types)
         self.shifts_in = tuple(shifts_in)
         self.shift, self.relu, self.out_type = shift, relu, out_type
-        self.acc_width = signed_bits_for(*acc_range)
+        self.rounding = rounding_constant(shift)
+        self.acc_width = signed_bits_for(acc_range[0] + self.rounding,
+                                         acc_range[1] + self.rounding)
         super().__init__({
             "a": In(pixel_signature(self.types[0], channels)),
             "b": In(pixel_signature(self.types[1], channels)),
@@ -59,12 +62,14 @@ class AddEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.requantize = rq = Requantizer(self.acc_width, self.shift, self.out_type,
-                                                   relu=self.relu, lanes=self.channels)
+                                                   relu=self.relu, lanes=self.channels,
+                                                   rounded=True)
         la, lb = self.shifts_in
         sums = Signal(data.ArrayLayout(signed(self.acc_width), self.channels))
         for n in range(self.channels):
             m.d.comb += sums[n].eq((_widen(self.a.payload[n], self.types[0]) << la) +
-                                   (_widen(self.b.payload[n], self.types[1]) << lb))
+                                   (_widen(self.b.payload[n], self.types[1]) << lb) +
+                                   self.rounding)
 
         out = Signal(pixel_layout(self.out_type, self.channels))
         valid = Signal()

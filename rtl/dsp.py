@@ -20,8 +20,8 @@ from amaranth.lib.wiring import In, Out
 
 __all__ = ["PipelinedMultiplier", "MULT18X18D_PARAMETERS", "simulation_models"]
 
-# The MULT18X18D configuration: operand and product registers on CLK0, enabled by CE0, never
-# reset (RST0 is tied low: the registers hold data, whose validity the MAC array tracks apart).
+# The MULT18X18D configuration: operand and product registers on CLK0, CE0 (tied high) and RST0
+# (tied low: the registers hold data, whose validity the MAC array tracks apart).
 MULT18X18D_PARAMETERS = {
     **{f"REG_{reg}_{ctl}": val for reg in ("INPUTA", "INPUTB", "OUTPUT")
        for ctl, val in (("CLK", "CLK0"), ("CE", "CE0"), ("RST", "RST0"))},
@@ -47,20 +47,19 @@ def _fits_mult18x18d(shape):
 
 
 class PipelinedMultiplier(wiring.Component):
-    """``p`` is the product of ``a`` and ``b`` as they were two clock edges with ``en``
-    before: at an edge with ``en`` the operands are registered, and the product of the
-    registered operands is registered. ``p`` has the shape of Amaranth's ``a * b``.
+    """``p`` is the product of ``a`` and ``b`` as they were two clock edges before: at every
+    edge the operands are registered, and the product of the registered operands is
+    registered. ``p`` has the shape of Amaranth's ``a * b``.
 
     On an ECP5 (``platform.family == "ecp5"``) with operands of at most 18 signed or 17
-    unsigned bits it is one ``MULT18X18D`` with ``en`` as its clock enable
-    (:data:`MULT18X18D_PARAMETERS`); anywhere else, fabric registers and a multiplication.
+    unsigned bits it is one ``MULT18X18D`` (:data:`MULT18X18D_PARAMETERS`); anywhere else,
+    fabric registers and a multiplication.
     """
 
     def __init__(self, a_shape, b_shape):
         self.a_shape, self.b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
         product = (Signal(self.a_shape) * Signal(self.b_shape)).shape()
-        super().__init__({"a": In(self.a_shape), "b": In(self.b_shape), "en": In(1),
-                          "p": Out(product)})
+        super().__init__({"a": In(self.a_shape), "b": In(self.b_shape), "p": Out(product)})
 
     def elaborate(self, platform):
         m = Module()
@@ -76,8 +75,7 @@ class PipelinedMultiplier(wiring.Component):
         a, b = Signal(self.a_shape, reset_less=True), Signal(self.b_shape, reset_less=True)
         product = Signal(self.p.shape(), reset_less=True)
         m.d.comb += self.p.eq(product)
-        with m.If(self.en):
-            m.d.sync += [a.eq(self.a), b.eq(self.b), product.eq(a * b)]
+        m.d.sync += [a.eq(self.a), b.eq(self.b), product.eq(a * b)]
 
     def _mult18x18d(self, m):
         a, b = Signal(signed(MULT18X18D_WIDTH)), Signal(signed(MULT18X18D_WIDTH))
@@ -91,5 +89,5 @@ class PipelinedMultiplier(wiring.Component):
         ports |= {f"o_P{k}": product[k] for k in range(2 * MULT18X18D_WIDTH)}
         m.submodules.mult18x18d = Instance(
             "MULT18X18D", **{f"p_{k}": v for k, v in MULT18X18D_PARAMETERS.items()},
-            i_CLK0=ClockSignal(), i_CE0=self.en, i_RST0=0, i_SIGNEDA=1, i_SIGNEDB=1,
+            i_CLK0=ClockSignal(), i_CE0=1, i_RST0=0, i_SIGNEDA=1, i_SIGNEDB=1,
             i_SOURCEA=0, i_SOURCEB=0, **ports)

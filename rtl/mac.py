@@ -23,7 +23,7 @@ overflow.
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -32,6 +32,7 @@ from netdesc.arith import rounding_constant, signed_bits_for
 
 from .dsp import PipelinedMultiplier
 from .requantize import Requantizer
+from .skip_fifo import SkipFifo
 from .streams import pack
 from .timing_model import Block
 from .weight_rom import WeightRom
@@ -43,20 +44,24 @@ __all__ = ["MacSchedule", "MacBuild", "MacArray", "MatVecPipeline", "VectorFetch
 # vector spends in the MAC array and a registered build's stages (:attr:`MacBuild.latency`):
 # issue (operand select + ROM read), accumulate, requantize.
 PIPELINE_STAGES = 3
+# Registers an operand and a weight pass on a registered build before the multiplier (see
+# :class:`MacBuild`).
+OPERAND_REGISTERS = 3
 
 
 @dataclass(frozen=True)
 class MacBuild:
     """How a layer's MAC array is built. ``logic_multipliers``: products from adders, which
     synthesis keeps out of DSP blocks (a device's DSPs can then go to other layers).
-    ``registered``: the operands and weights pass two registers, then the products one, so
-    that neither a block RAM's output (the weight ROM's, the window memory's) nor a multiplier
-    lies on the path into the adder tree, and the requantized values pass one before the output
-    beat's; a higher Fmax for four stages of latency and their flip-flops. Two operand registers
-    because Yosys packs none of them into the ECP5's DP16KD: its output takes 5.8 ns to appear,
-    and one register between it and the DSP column left 7 ns of routing on either side (in a
-    ROM of several banks the first is each bank's, :class:`rtl.weight_rom.WeightRom`). On an
-    ECP5 the second operand register and the product register are the MULT18X18D's own
+    ``registered``: the operands and weights pass :data:`OPERAND_REGISTERS` registers, then
+    the products one, so that neither a block RAM's output (the weight ROM's, the window
+    memory's) nor a multiplier lies on the path into the adder tree, and the requantized values
+    pass one before the output beat's; a higher Fmax for five stages of latency and their
+    flip-flops. Three operand registers because Yosys packs none of them into the ECP5's
+    DP16KD: its output takes 5.8 ns to appear, and one register between it and the DSP column
+    left 7 ns of routing on either side; with two, a banked ROM's multiplexer lay between them
+    (in a ROM of several banks the first is each bank's, :class:`rtl.weight_rom.WeightRom`).
+    On an ECP5 the last operand register and the product register are the MULT18X18D's own
     (:class:`rtl.dsp.PipelinedMultiplier`). The requantized values' register puts the
     saturation's comparators and the output register, placed by its consumer, on separate
     paths. An add layer built with it registers its sums (:class:`rtl.add.AddEngine`)."""
@@ -67,19 +72,20 @@ class MacBuild:
     @property
     def pipelined_multipliers(self):
         """Whether the products come from :class:`rtl.dsp.PipelinedMultiplier` (registered
-        DSP multipliers), which holds the second operand register and the product register."""
+        DSP multipliers), which holds the last operand register and the product register."""
         return self.registered and not self.logic_multipliers
 
     @property
     def fabric_operand_registers(self):
-        """The registers an operand or weight passes in the fabric: two on a registered build,
-        one of them in the DSP block with :attr:`pipelined_multipliers`."""
-        return 2 * self.registered - self.pipelined_multipliers
+        """The registers an operand or weight passes in the fabric: :data:`OPERAND_REGISTERS`
+        on a registered build, one of them in the DSP block with
+        :attr:`pipelined_multipliers`."""
+        return OPERAND_REGISTERS * self.registered - self.pipelined_multipliers
 
     @property
     def latency(self):
-        """The MAC array's registered stages: operands and weights (two); products."""
-        return 3 * self.registered
+        """The MAC array's registered stages: operands and weights; products."""
+        return (OPERAND_REGISTERS + 1) * self.registered
 
     @property
     def pipeline_latency(self):
@@ -153,14 +159,15 @@ class MacArray(wiring.Component):
     output group when ``banks`` (a dense layer accumulating over several operand vectors), else
     one.
 
-    A word (operands ``x``, weights ``w``, ``first``, output ``group``, ``en``) is taken at a
-    clock edge with ``run``; ``build.latency`` such edges later (0: in the same cycle; see
+    A word (operands ``x``, weights ``w``, ``first``, output ``group``, ``en``) is taken at
+    every clock edge; ``build.latency`` edges later (0: in the same cycle; see
     :class:`MacBuild`), ``sum[a] = (bias[group][a] if first else acc[a]) +
-    Σ_j w[a*lanes_in+j]*x[j]``, and at the next edge with ``run`` and ``en`` the sums are
-    stored into the accumulators (of ``group`` with ``banks``). Widths: ``x`` elements of
+    Σ_j w[a*lanes_in+j]*x[j]``, and at the next edge with ``en`` the sums are stored into the
+    accumulators (of ``group`` with ``banks``). Nothing stalls: a word without ``en`` is a
+    bubble, so no register of the array has a clock enable to fan out. Widths: ``x`` elements of
     ``operand_shape``, weights ``signed(weight_bits)``, accumulators ``signed(acc_width)``.
     ``bias``: ``[groups, lanes_out]`` integers. ``weight_registers``: of a registered build's
-    two operand registers, how many the weights passed before ``w`` (the output registers of a
+    operand registers, how many the weights passed before ``w`` (the output registers of a
     banked ROM, :class:`rtl.weight_rom.WeightRom`): ``w`` then arrives that many edges after
     ``x`` and passes that many fewer registers here.
     """
@@ -183,7 +190,6 @@ class MacArray(wiring.Component):
             "first": In(1),
             "group": In(range(self.groups)),
             "en": In(1),
-            "run": In(1),
             "sum": Out(data.ArrayLayout(signed(acc_width), lanes_out)),
         })
 
@@ -191,9 +197,9 @@ class MacArray(wiring.Component):
         m = Module()
         stage = int(self.build.registered)
         fabric = self.build.fabric_operand_registers
-        x = delayed(m, self.x, fabric, self.run, "x")
-        w = delayed(m, self.w, fabric - self.weight_registers, self.run, "w")
-        first, group, en = (delayed(m, port, self.build.latency, self.run, name)
+        x = delayed(m, self.x, fabric, "x")
+        w = delayed(m, self.w, fabric - self.weight_registers, "w")
+        first, group, en = (delayed(m, port, self.build.latency, name)
                             for port, name in ((self.first, "first"), (self.group, "group"),
                                                (self.en, "en")))
         acc_type = TensorType(self.acc_width, True)
@@ -209,19 +215,19 @@ class MacArray(wiring.Component):
                                                       f"mult_{a}_{j}"))
                     continue
                 product = self._product(w[a * self.lanes_in + j], x[j])
-                products.append(delayed(m, product, stage, self.run, f"product_{a}_{j}"))
+                products.append(delayed(m, product, stage, f"product_{a}_{j}"))
             banks = [Signal(signed(self.acc_width), name=f"acc_{g}_{a}")
                      for g in range(self.groups if self.banks else 1)]
             current = Array(banks)[group] if len(banks) > 1 else banks[0]
             m.d.comb += self.sum[a].eq(_adder_tree([Mux(first, bias[a], current)] + products))
             for g, acc in enumerate(banks):
-                with m.If(self.run & en & ((group == g) if len(banks) > 1 else 1)):
+                with m.If(en & ((group == g) if len(banks) > 1 else 1)):
                     m.d.sync += acc.eq(self.sum[a])
         return m
 
     def _dsp_product(self, m, w, x, name):
         mult = m.submodules[name] = PipelinedMultiplier(w.shape(), Value.cast(x).shape())
-        m.d.comb += [mult.a.eq(w), mult.b.eq(x), mult.en.eq(self.run)]
+        m.d.comb += [mult.a.eq(w), mult.b.eq(x)]
         return mult.p
 
     def _product(self, w, x):
@@ -237,13 +243,11 @@ class MacArray(wiring.Component):
         return _adder_tree(parts)
 
 
-def delayed(m, value, stages, run, name):
-    """``value`` through ``stages`` registers that load on ``run`` (a pipeline's stall-all
-    enable)."""
+def delayed(m, value, stages, name):
+    """``value`` through ``stages`` registers."""
     for k in range(stages):
         reg = Signal(value.shape(), name=f"{name}_d{k + 1}")
-        with m.If(run):
-            m.d.sync += reg.eq(value)
+        m.d.sync += reg.eq(value)
         value = reg
     return value
 
@@ -273,8 +277,10 @@ class MatVecPipeline:
     the array is idle or in the last cycle of the previous vector, so vectors are taken every
     ``schedule.cycles`` cycles; the output beat of the vector accepted at edge ``e`` (the last
     of its ``beats``) is transferable at edge ``e + schedule.cycles + mac.pipeline_latency``
-    (grouped: group ``g``'s at ``e + (g + 1) * schedule.chunks + mac.pipeline_latency``). While
-    ``out`` holds an untaken beat the whole pipeline (and operand acceptance) pauses.
+    (grouped: group ``g``'s at ``e + (g + 1) * schedule.chunks + mac.pipeline_latency``).
+    Beats wait for the consumer in an output queue (submodule ``output_queue``,
+    :attr:`output_queue_depth` beats); only the issue of a beat's last word waits for room in
+    it, nothing behind the issue stage ever stalls.
     """
 
     def __init__(self, *, operand_type, matrices, weight_bits, bias, schedule, acc_range, shift,
@@ -301,7 +307,7 @@ class MatVecPipeline:
         sch = self.schedule
         return PipelineModel(operands, out, sch.cycles, self.matrices.shape[0],
                              self.mac.pipeline_latency,
-                             sch.chunks if self.grouped else sch.cycles)
+                             sch.chunks if self.grouped else sch.cycles, self.output_queue_depth)
 
     def elaborate_into(self, m, operands, out, fetch=None):
         """Build the pipeline into ``m`` between ``operands`` and ``out``. ``fetch`` supplies
@@ -327,22 +333,37 @@ class MatVecPipeline:
         m.submodules.requantize = rq = Requantizer(
             self.acc_width, self.shift, self.out_type, self.relu, lanes=po, rounded=True)
 
-        out_payload = Value.cast(out.payload)
-        run = Signal()  # the pipeline advances; low while the output beat waits
-        m.d.comb += run.eq(~out.valid | out.ready)
-        with m.If(out.ready):
-            m.d.sync += out.valid.eq(0)
+        # The output queue: every beat whose last word was issued has a place in it (a credit
+        # taken at that issue, returned when a beat leaves), so nothing after the issue stage
+        # ever waits, and the consumer's ready reaches only the queue and the credit counter.
+        depth = self.output_queue_depth
+        m.submodules.output_queue = queue = SkipFifo(unsigned(len(Value.cast(out.payload))),
+                                                     depth)
+        m.d.comb += [out.valid.eq(queue.o.valid), Value.cast(out.payload).eq(queue.o.payload),
+                     queue.o.ready.eq(out.ready)]
+        credits = Signal(range(depth + 1), init=depth)
 
-        # Issue stage: walk (beat, group, chunk) over the accepted operand vector.
+        # Issue stage: walk (beat, group, chunk) over the accepted operand vector; a beat's last
+        # word waits for a credit.
         busy = Signal()
         chunk = Signal(range(chunks))
         group = Signal(range(groups))
         beat = Signal(range(beats))
         address = Signal(range(words))
         last_word = (group == groups - 1) & (chunk == chunks - 1)
-        m.d.comb += operands.ready.eq(run & (~busy | last_word))
+        beat_word = (beat == beats - 1) & (chunk == chunks - 1)
+        if not self.grouped:
+            beat_word &= group == groups - 1
+        issue = Signal()
+        m.d.comb += [issue.eq(busy & (~beat_word | (credits != 0))),
+                     operands.ready.eq(~busy | (last_word & issue))]
+        taken, returned = issue & beat_word, out.valid & out.ready
+        with m.If(taken & ~returned):
+            m.d.sync += credits.eq(credits - 1)
+        with m.Elif(returned & ~taken):
+            m.d.sync += credits.eq(credits + 1)
 
-        m.d.comb += [rom.addr.eq(address), rom.en.eq(run)]
+        m.d.comb += rom.addr.eq(address)
 
         issued = Signal()
         issued_first = Signal()
@@ -350,29 +371,27 @@ class MatVecPipeline:
         issued_group = Signal(range(groups))
         fetch = fetch or VectorFetch()
         selected = fetch.elaborate_into(m, operands, operand_shape, sch, chunk,
-                                        accept=operands.valid & operands.ready,
-                                        issue=run & busy)
-        with m.If(run):
-            m.d.sync += issued.eq(busy)
-            with m.If(busy):
-                m.d.sync += [
-                    issued_first.eq((beat == 0) & (chunk == 0)),
-                    issued_last.eq((beat == beats - 1) & (chunk == chunks - 1)),
-                    issued_group.eq(group),
-                    address.eq(Mux(address == words - 1, 0, address + 1)),
-                ]
-                with m.If(chunk == chunks - 1):
-                    m.d.sync += chunk.eq(0)
-                    with m.If(group == groups - 1):
-                        m.d.sync += [group.eq(0), beat.eq(Mux(beat == beats - 1, 0, beat + 1))]
-                    with m.Else():
-                        m.d.sync += group.eq(group + 1)
+                                        accept=operands.valid & operands.ready, issue=issue)
+        m.d.sync += issued.eq(issue)
+        with m.If(issue):
+            m.d.sync += [
+                issued_first.eq((beat == 0) & (chunk == 0)),
+                issued_last.eq((beat == beats - 1) & (chunk == chunks - 1)),
+                issued_group.eq(group),
+                address.eq(Mux(address == words - 1, 0, address + 1)),
+            ]
+            with m.If(chunk == chunks - 1):
+                m.d.sync += chunk.eq(0)
+                with m.If(group == groups - 1):
+                    m.d.sync += [group.eq(0), beat.eq(Mux(beat == beats - 1, 0, beat + 1))]
                 with m.Else():
-                    m.d.sync += chunk.eq(chunk + 1)
-                with m.If(last_word):
-                    m.d.sync += busy.eq(operands.valid)
+                    m.d.sync += group.eq(group + 1)
             with m.Else():
+                m.d.sync += chunk.eq(chunk + 1)
+            with m.If(last_word):
                 m.d.sync += busy.eq(operands.valid)
+        with m.If(~busy):
+            m.d.sync += busy.eq(operands.valid)
 
         # Accumulate stages (in the MAC array), then the sums of a vector's last word.
         m.d.comb += [
@@ -381,38 +400,41 @@ class MatVecPipeline:
             mac.first.eq(issued_first),
             mac.group.eq(issued_group),
             mac.en.eq(issued),
-            mac.run.eq(run),
         ]
-        last = delayed(m, issued & issued_last, self.mac.latency, run, "last")
-        last_group = delayed(m, issued_group, self.mac.latency, run, "last_group")
         done = Signal()
         done_group = Signal(range(groups))
         final = Signal(data.ArrayLayout(signed(self.acc_width), po))
-        with m.If(run):
-            m.d.sync += [done.eq(last), done_group.eq(last_group), final.eq(mac.sum)]
+        m.d.sync += [done.eq(delayed(m, issued & issued_last, self.mac.latency, "last")),
+                     done_group.eq(delayed(m, issued_group, self.mac.latency, "last_group")),
+                     final.eq(mac.sum)]
 
         # Requantize stage (registered builds: into a register, then the next stage moves it
-        # on): each group goes straight into its lanes of the output register (the previous
-        # beat has left it: the stage only runs when the output is free or being taken at this
-        # edge); the last group completes the beat, or each group is a beat.
+        # on), then into the queue: each group is a beat, or the last group completes one whose
+        # other groups wait in a register.
         m.d.comb += rq.i.eq(final)
         quantized = Value.cast(rq.o)
         if self.mac.registered:
-            quantized, done, done_group = (delayed(m, v, 1, run, name) for v, name in (
+            quantized, done, done_group = (delayed(m, v, 1, name) for v, name in (
                 (quantized, "quantized"), (done, "done"), (done_group, "done_group")))
-        out_bits = self.out_type.bits
-        lane_bits = po * out_bits
-        if self.grouped:
-            with m.If(run & done):
-                m.d.sync += [out_payload.eq(quantized), out.valid.eq(1)]
+        if self.grouped or groups == 1:
+            m.d.comb += [queue.i.payload.eq(quantized), queue.i.valid.eq(done)]
             return
-        with m.If(run & done):
-            for g in range(groups):
-                lanes = out_payload[g * lane_bits:min((g + 1) * lane_bits, sch.outputs * out_bits)]
-                with m.If(done_group == g):
-                    m.d.sync += lanes.eq(quantized)
-            with m.If(done_group == groups - 1):
-                m.d.sync += out.valid.eq(1)
+        lane_bits = po * self.out_type.bits
+        assembled = Signal((groups - 1) * lane_bits)
+        for g in range(groups - 1):
+            with m.If(done & (done_group == g)):
+                m.d.sync += assembled[g * lane_bits:(g + 1) * lane_bits].eq(quantized)
+        m.d.comb += [queue.i.payload.eq(Cat(assembled, quantized)),
+                     queue.i.valid.eq(done & (done_group == groups - 1))]
+
+    @property
+    def output_queue_depth(self):
+        """Beats the output queue holds: as many as can have their last word issued from one
+        beat's issue until its credit returns (:attr:`MacBuild.pipeline_latency` + 1 edges),
+        so that a consumer that is always ready never holds the issue stage back."""
+        sch = self.schedule
+        spacing = sch.chunks if self.grouped else sch.cycles * self.matrices.shape[0]
+        return -(-(self.mac.pipeline_latency + 1) // spacing)
 
 
 class VectorFetch:
@@ -437,57 +459,55 @@ class VectorFetch:
 
 
 class PipelineModel(Block):
-    """The timing of a :class:`MatVecPipeline`: operand vectors take ``cycles`` cycles each in
-    the MAC array; an output beat follows every ``beat_words``-th word (a vector's last, or
-    each output group's last when grouped) of every ``beats``-th vector after ``latency``
-    stages (issued, the MAC array's, done, output register: :attr:`MacBuild.pipeline_latency`);
-    everything pauses while the output waits."""
+    """The timing of a :class:`MatVecPipeline`: operand vectors take ``cycles`` cycles (words)
+    each in the MAC array; every ``beat_words``-th word (a vector's last, or each output
+    group's last when grouped) of every ``beats``-th vector is a beat's last word, issued only
+    with one of the output queue's ``depth`` credits; its beat enters the queue ``latency`` - 1
+    edges later (issued, the MAC array's stages, done, the queue:
+    :attr:`MacBuild.pipeline_latency`) and leaves it, returning the credit, when taken."""
 
-    def __init__(self, i, o, cycles, beats, latency, beat_words):
+    def __init__(self, i, o, cycles, beats, latency, beat_words, depth):
         self.i, self.o, self.cycles, self.beats = i, o, cycles, beats
         self.beat_words = beat_words
         self.busy = False
         self.word = 0      # word (cycle) of the current vector being issued
         self.beat = 0      # vector index within the output beat
-        # per stage from issue to done: whether it holds a vector's last word of an output beat
+        self.credits = depth
+        # per stage from issue to done: whether it holds a beat's last word
         self.finals = [False] * (latency - 1)
-        self.full = False  # output register
+        self.queued = 0    # beats in the output queue
 
-    def _run(self):
-        return not self.full or self.o.ready
+    def _beat_word(self):
+        return (self.word + 1) % self.beat_words == 0 and self.beat == self.beats - 1
+
+    def _issuing(self):
+        return self.busy and (self.credits > 0 or not self._beat_word())
 
     def forward(self):
-        self.o.valid = self.full
+        self.o.valid = self.queued > 0
 
     def backward(self):
-        self.i.ready = self._run() and (not self.busy or self.word == self.cycles - 1)
+        self.i.ready = not self.busy or (self.word == self.cycles - 1 and self._issuing())
 
     def update(self):
-        run = self._run()
-        if not run:
-            return
-        self.full = self.finals[-1] or (self.full and not self.o.ready)
-        issued_final = False
-        if self.busy:
-            last = self.word == self.cycles - 1
-            issued_final = ((self.word + 1) % self.beat_words == 0 and
-                            self.beat == self.beats - 1)
-            if last:
-                self.word = 0
-                self.beat = (self.beat + 1) % self.beats
-                self.busy = self.i.valid
-            else:
-                self.word += 1
-        else:
+        issuing = self._issuing()
+        taken = issuing and self._beat_word()
+        self.queued += int(self.finals[-1]) - int(self.o.fire)
+        self.credits += int(self.o.fire) - int(taken)
+        self.finals = [taken] + self.finals[:-1]
+        if not issuing:
+            self.busy = self.busy or self.i.valid
+        elif self.word == self.cycles - 1:
+            self.word = 0
+            self.beat = (self.beat + 1) % self.beats
             self.busy = self.i.valid
-        self.finals = [issued_final] + self.finals[:-1]
+        else:
+            self.word += 1
 
     def countdown(self):
-        if not self._run():
-            return None
-        if any(self.finals) or (self.full and self.o.ready):
+        if any(self.finals):
             return 1
-        if self.busy:  # the word counter runs on to the vector's last word or a beat's
+        if self._issuing():  # the word counter runs on to the vector's last word or a beat's
             words = self.cycles - 1 - self.word
             if self.beat == self.beats - 1:
                 words = min(words, self.beat_words - 1 - self.word % self.beat_words)
@@ -496,9 +516,7 @@ class PipelineModel(Block):
 
     def advance(self, n):
         # Called with nothing moving and n <= countdown() (if any): the word counter runs on.
-        if not self._run():
-            return
-        if n == 1 or not self.busy:
+        if n == 1 or not self._issuing():
             self.update()
         else:
             self.word += n

@@ -245,10 +245,10 @@ def fifo_sites(plan):
 
     On a build for a fast clock (``registered_macs``) a rate FIFO into an add is at least
     :data:`ADD_INPUT_DEPTH` deep: an add passes its consumers' ready (a fork's: every reader's)
-    on to its producers, whose pipelines stall on it, and a FIFO's ready comes from its level
-    register alone. Without it, the folded ResNet-8's critical path on the ECP5 ran from a skip
-    FIFO's level through the fork and the add into a conv's stall enable and on to its block
-    RAM's read enable."""
+    on to its producers, and a FIFO's ready comes from its level register alone. Without it,
+    the folded ResNet-8's critical path on the ECP5 ran from a skip FIFO's level through the
+    fork and the add into a conv's stall enable and on to its block RAM's read enable (before
+    the MAC pipelines stopped stalling as a whole)."""
     net = plan.net
     sites = []
     for s in skips(net):

@@ -3,7 +3,7 @@
 Bit-exact with :func:`netdesc.requantize` (NETDESC.md "Integer arithmetic").
 """
 
-from amaranth.hdl import Module, Mux, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -56,7 +56,21 @@ class Requantizer(wiring.Component):
             else:
                 # One extra bit so adding the rounding constant cannot wrap.
                 shifted = (acc.as_signed() + rounding_constant(self.shift)) >> self.shift
-            # Bounds compared after the shift, where lo and hi are tests of the high bits: on
-            # the accumulator beside the adder they would be full comparators (docs/DECISIONS.md).
-            m.d.comb += self.o[n].eq(Mux(shifted < lo, lo, Mux(shifted > hi, hi, shifted)))
+            below, above = self._out_of_range(Value.cast(shifted).as_signed())
+            m.d.comb += self.o[n].eq(Mux(below, lo, Mux(above, hi, shifted)))
         return m
+
+    def _out_of_range(self, v):
+        """Whether the signed ``v`` lies below or above the output range, as tests of its high
+        bits (no comparator's carry chain: docs/DECISIONS.md): the range is [-2**(b-1) or 0,
+        2**k - 1] for b bits, k = b - 1 when signed. On the accumulator beside the adder they
+        would be full comparators, hence after the shift."""
+        bits = self.ttype.bits
+        width, sign = len(v), v[-1]
+        k = bits - self.ttype.signed
+        above = ~sign & v[k:width - 1].any() if k < width - 1 else Const(0)
+        if self.relu or not self.ttype.signed:
+            return sign, above
+        # Negative and not merely the sign extended over bits b-1 and up.
+        below = sign & ~v[bits - 1:].all() if bits - 1 < width else Const(0)
+        return below, above

@@ -32,8 +32,8 @@ def bank_words(width, depth):
 
 
 class WeightRom(Elaboratable):
-    """``data`` is word ``init[addr]`` ``latency`` clock edges with ``en`` after ``addr``
-    (every edge of a read must have ``en``; without it the read pauses).
+    """``data`` is word ``init[addr]`` ``latency`` clock edges after ``addr``: it reads at
+    every edge.
 
     Unbanked (``banked`` false, or a ROM within one bank): one Memory, latency 1. Banked: banks
     of ``bank_depth`` words (default :func:`bank_words`), each read into a register of its own,
@@ -50,7 +50,6 @@ class WeightRom(Elaboratable):
         self.banks = -(-depth // self.bank_depth) if banked else 1
         self.latency = 1 + (self.banks > 1)
         self.addr = Signal(range(max(depth, 2)))
-        self.en = Signal()
         self.data = Signal(unsigned(width))
 
     def elaborate(self, platform):
@@ -59,7 +58,7 @@ class WeightRom(Elaboratable):
             m.submodules.rom = rom = Memory(shape=unsigned(self.width), depth=len(self.init),
                                             init=self.init)
             rd = rom.read_port()
-            m.d.comb += [rd.addr.eq(self.addr), rd.en.eq(self.en), self.data.eq(rd.data)]
+            m.d.comb += [rd.addr.eq(self.addr), self.data.eq(rd.data)]
             return m
         depth = self.bank_depth
         held = []
@@ -68,18 +67,15 @@ class WeightRom(Elaboratable):
             m.submodules[f"bank{b}"] = bank = Memory(shape=unsigned(self.width),
                                                      depth=len(words), init=words)
             rd = bank.read_port()
-            m.d.comb += [rd.addr.eq(self.addr[:(len(words) - 1).bit_length()]),
-                         rd.en.eq(self.en)]
+            m.d.comb += rd.addr.eq(self.addr[:(len(words) - 1).bit_length()])
             reg = Signal(unsigned(self.width), name=f"bank{b}_data")
-            with m.If(self.en):
-                m.d.sync += reg.eq(rd.data)
+            m.d.sync += reg.eq(rd.data)
             held.append(reg)
         # The address's bank, delayed as its data: read, then held.
         bank = self.addr // depth
         for k in range(2):
             reg = Signal(range(self.banks), name=f"bank_d{k + 1}")
-            with m.If(self.en):
-                m.d.sync += reg.eq(bank)
+            m.d.sync += reg.eq(bank)
             bank = reg
         m.d.comb += self.data.eq(Array(held)[bank])
         return m

@@ -119,9 +119,11 @@ class WindowMemory(wiring.Component):
     the write of its last real pixel, and the next one may be valid in the cycle it is taken.
 
     ``registered``: the flow control's comparisons (a slot is free; the writer has passed the
-    window's last pixel) start from registers, loaded beside the handshakes, rather than
-    follow them: a shorter path for a few more flip-flops (on the ECP5 the engine's longest
-    path was this comparator chain; on the iCE40 the comparators are smaller). Same timing.
+    window's last pixel) are kept in registers, updated beside the handshakes, rather than
+    computed after them: a flag, and the writer's distance to the window's last row and
+    column, whose signs and zeros make the window's valid without a comparator. A shorter path
+    for a few more flip-flops (on the ECP5 the engine's longest path was this comparator chain
+    into the hand-out's handshake; on the iCE40 the comparators are smaller). Same timing.
     """
 
     def __init__(self, ttype, ring, lanes=None, registered=False):
@@ -197,20 +199,26 @@ class WindowMemory(wiring.Component):
         r = Signal(range(ring.out_height))
         c = Signal(range(ring.out_width))
         slot = Signal(range(ring.rows), init=(-ring.padding) % ring.rows)
-        rows_needed = Array(Const(ring.needed_row(n), _lead_range(ring))
-                            for n in range(ring.out_height))
-        cols_needed = Array(Const(ring.needed_col(n), range(W)) for n in range(ring.out_width))
         last_col = c == ring.out_width - 1
         last_row = r == ring.out_height - 1
         next_r = Mux(last_row, 0, r + 1)
         next_c = Mux(last_col, 0, c + 1)
-        if self.registered:  # the current window's, loaded with the next one's as it goes
-            need_row = Signal(_lead_range(ring), init=ring.needed_row(0))
-            need_col = Signal(range(W), init=ring.needed_col(0))
+        # A window is valid once the writer has passed its last real pixel: row_gap = lead -
+        # its last row's lead, col_gap = x - its last column.
+        if self.registered:  # kept as differences: no comparator between them and the valid
+            row_gap = Signal(signed(_lead_range(ring).width + 1),
+                             init=ring.padding - ring.needed_row(0))
+            col_gap = Signal(signed(W.bit_length() + 1), init=-ring.needed_col(0))
+            valid = ~row_gap[-1] & ((row_gap != 0) | (~col_gap[-1] & (col_gap != 0)))
         else:
+            rows_needed = Array(Const(ring.needed_row(n), _lead_range(ring))
+                                for n in range(ring.out_height))
+            cols_needed = Array(Const(ring.needed_col(n), range(W))
+                                for n in range(ring.out_width))
             need_row, need_col = rows_needed[r], cols_needed[c]
+            valid = (lead > need_row) | ((lead == need_row) & (x > need_col))
         m.d.comb += [
-            self.o.valid.eq((lead > need_row) | ((lead == need_row) & (x > need_col))),
+            self.o.valid.eq(valid),
             self.o.payload.row.eq(r),
             self.o.payload.col.eq(c),
             self.o.payload.slot.eq(slot),
@@ -222,21 +230,40 @@ class WindowMemory(wiring.Component):
         with m.If(handed):
             m.d.sync += [held.eq(lead + row_done), c.eq(next_c)]
             if self.registered:
-                m.d.sync += [need_col.eq(cols_needed[next_c]),
-                             free.eq(Mux(row_done, lead < ring.rows - 1, lead < ring.rows))]
+                m.d.sync += free.eq(Mux(row_done, lead < ring.rows - 1, lead < ring.rows))
             with m.If(last_col):
                 m.d.sync += [r.eq(next_r), lead.eq(lead_stepped + row_done),
                              slot.eq(Mux(last_row, _ring_add(slot, ring.next_tensor_step, ring.rows),
                                          _ring_add(slot, ring.stride, ring.rows)))]
-                if self.registered:
-                    m.d.sync += need_row.eq(rows_needed[next_r])
             with m.Else():
                 m.d.sync += lead.eq(lead + row_done)
         with m.Elif(row_done):
             m.d.sync += [lead.eq(lead + 1), held.eq(held + 1)]
             if self.registered:
                 m.d.sync += free.eq(held < ring.rows - 1)
+        if self.registered:
+            self._track_gaps(m, row_gap, col_gap, r, c, x, handed & last_col, handed, row_done,
+                             pixel_done)
         return m
+
+    def _track_gaps(self, m, row_gap, col_gap, r, c, x, next_row, next_col, row_done,
+                    pixel_done):
+        """Keep ``row_gap`` and ``col_gap`` (see :meth:`elaborate`) as the writer moves on and
+        windows are handed out (``next_row``: to the next output row, ``next_col``: to the next
+        window): by constants per output row and column."""
+        ring = self.ring
+        rows, cols = ring.out_height, ring.out_width
+        row_shift = Array(Const(ring.needed_row(n) - ring.window_step(n)
+                                - ring.needed_row((n + 1) % rows), row_gap.shape())
+                          for n in range(rows))
+        col_shift = Array(Const(ring.needed_col(n) - ring.needed_col((n + 1) % cols),
+                                col_gap.shape()) for n in range(cols))
+        x_step = Mux(pixel_done, Mux(x == ring.width - 1, 1 - ring.width, 1), 0)
+        with m.If(next_row):
+            m.d.sync += row_gap.eq(row_gap + row_shift[r] + row_done)
+        with m.Elif(row_done):
+            m.d.sync += row_gap.eq(row_gap + 1)
+        m.d.sync += col_gap.eq(col_gap + x_step + Mux(next_col, col_shift[c], 0))
 
 
 class WindowMemoryModel(Block):

@@ -47,10 +47,10 @@ def check(net, parallelism, xs, mac=MacBuild(), **gaps):
         np.testing.assert_array_equal(y, r["d"])
     in_shape = net.shape_of(layer.inputs[0])
     accepted, produced = edges(engine, beat_shape(in_shape)[0], beat_shape(layer.shape)[0],
-                               tensors=len(xs), gaps=gaps.get("in_gaps"))
-    if "out_gaps" not in gaps:  # the model's consumer never stalls
-        assert run.input_stamps[0] == accepted
-        assert run.output_stamps[0] == produced
+                               tensors=len(xs), gaps=gaps.get("in_gaps"),
+                               out_gaps=gaps.get("out_gaps"))
+    assert run.input_stamps[0] == accepted
+    assert run.output_stamps[0] == produced
     return engine, run, (accepted, produced)
 
 

@@ -32,8 +32,8 @@ from rtl.plan import predict
 
 def compare_forms(a_shape, b_shape, workdir, cycles, values=None):
     """Yosys: from all-zero registers, the ECP5 form's ``p`` equals the fabric form's for every
-    input sequence of ``cycles`` cycles, or (``values``: per cycle ``(a, b, en)``) for that
-    one sequence; raises TailorError with the counterexample if not."""
+    input sequence of ``cycles`` cycles, or (``values``: per cycle ``(a, b)``) for that one
+    sequence; raises TailorError with the counterexample if not."""
     (workdir / "gold.il").write_text(rtlil.convert(PipelinedMultiplier(a_shape, b_shape),
                                                    name="gold"))
     (workdir / "gate.il").write_text(rtlil.convert(PipelinedMultiplier(a_shape, b_shape),
@@ -44,8 +44,8 @@ def compare_forms(a_shape, b_shape, workdir, cycles, values=None):
         cycles = len(values)
         fixed = " ".join(f"-set-at {t} in_a {a % (1 << Shape.cast(a_shape).width)} "
                          f"-set-at {t} in_b {b % (1 << Shape.cast(b_shape).width)} "
-                         f"-set-at {t} in_en {en} -set-at {t} in_rst 0"
-                         for t, (a, b, en) in enumerate(values, 1))
+                         f"-set-at {t} in_rst 0"
+                         for t, (a, b) in enumerate(values, 1))
     (workdir / "compare.ys").write_text(f"""
 read_verilog mult18x18d.v
 read_rtlil gate.il
@@ -87,9 +87,7 @@ def test_wide_forms_agree_on_random_and_extreme_values(a_shape, b_shape, tmp_pat
     b_lo = -(1 << b_shape.width - 1) if b_shape.signed else 0
     pairs += [(int(rng.integers(a_lo, a_lo + (1 << a_shape.width))),
                int(rng.integers(b_lo, b_lo + (1 << b_shape.width)))) for _ in range(40)]
-    # Mostly enabled, sometimes held: the registers must keep their values without en.
-    values = [(a, b, int(rng.random() < 0.8)) for a, b in pairs]
-    compare_forms(a_shape, b_shape, tmp_path, cycles=None, values=values)
+    compare_forms(a_shape, b_shape, tmp_path, cycles=None, values=pairs)
 
 
 def test_the_check_finds_a_missing_register(tmp_path, monkeypatch):
@@ -102,7 +100,7 @@ def test_the_check_finds_a_wrong_sign_extension(tmp_path, monkeypatch):
     monkeypatch.setattr(dsp, "_fits_mult18x18d", lambda shape: True)
     with pytest.raises(TailorError, match="proof did fail"):  # 18 unsigned bits read as signed
         compare_forms(signed(8), unsigned(18), tmp_path, cycles=None,
-                      values=[(1, (1 << 18) - 1, 1)] * 3)
+                      values=[(1, (1 << 18) - 1)] * 3)
 
 
 def _signed_net():
@@ -164,7 +162,9 @@ def test_a_registered_mac_array_keeps_its_registers_in_the_dsp_blocks(tmp_path):
 
     registered = _cells(mac(MacBuild(registered=True)), tmp_path)
     assert registered["MULT18X18D"] == lanes_out * lanes_in
-    # Left in the fabric: one register of each operand and weight, the accumulators and the
-    # pipeline's controls (first, en: three stages each).
+    # Left in the fabric: all but the last register of each operand and weight, the
+    # accumulators and the pipeline's controls (first, en: one stage per register stage).
+    build = MacBuild(registered=True)
     operand_bits = lanes_in * 8 + lanes_out * lanes_in * 8
-    assert registered["TRELLIS_FF"] == operand_bits + lanes_out * acc_width + 2 * 3
+    assert registered["TRELLIS_FF"] == (build.fabric_operand_registers * operand_bits +
+                                        lanes_out * acc_width + 2 * build.latency)

@@ -77,8 +77,8 @@ def strided_chain():
 
 def test_rate_fifo_decouples_a_stride_2_consumer(monkeypatch):
     """A 3x3 stride-2 conv after a conv of equal total MAC time, both with window registers
-    (ConvEngine): without a FIFO between them neither overlaps the other; the analysed rate
-    FIFO brings back the bound."""
+    (ConvEngine): without a FIFO between them they overlap only as far as c1's output queue
+    lets c1 run ahead; the analysed rate FIFO brings back the bound."""
     monkeypatch.setattr(rtl.engines, "folds", lambda *args: False)
     net = strided_chain()
     hw = HwConfig(parallelism={"c1": 4, "c2": 2})  # 18 cycles per pixel on c1, 4 x 18 on c2
@@ -93,7 +93,7 @@ def test_rate_fifo_decouples_a_stride_2_consumer(monkeypatch):
     assert with_fifo.steady_state_cycles <= 1.1 * bound
     without = simulate(net, x, hw=HwConfig(parallelism=hw.parallelism,
                                            rate_fifo_depths={"c2.i": 0}))
-    assert without.steady_state_cycles > 1.3 * bound
+    assert without.steady_state_cycles > 1.2 * bound
 
 
 def test_folded_stride_2_chain_meets_the_bound():

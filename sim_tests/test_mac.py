@@ -77,9 +77,8 @@ def test_rom_words_cover_every_weight_once(o, k, p):
        x_signed=st.booleans(), x_bits=st.integers(1, 6), w_bits=st.integers(2, 6),
        registered=st.booleans(), data=st.data())
 def test_mac_array_accumulates(po, pk, groups, banks, x_signed, x_bits, w_bits, registered, data):
-    """Each word's sum appears ``latency`` running edges after it was taken; stalls (run low)
-    hold every stage; the accumulator of its bank (one per group with ``banks``) takes it
-    with en."""
+    """Each word's sum appears ``latency`` edges after it was taken; the accumulator of its
+    bank (one per group with ``banks``) takes it with en, a word without en is a bubble."""
     xt, wt = TensorType(x_bits, x_signed), TensorType(w_bits, True)
     acc_width = 24  # never wraps: 10 steps of 3 products of at most 2^5 * 2^6
     at = TensorType(acc_width, True)
@@ -92,11 +91,10 @@ def test_mac_array_accumulates(po, pk, groups, banks, x_signed, x_bits, w_bits, 
     steps = data.draw(st.lists(st.tuples(
         st.lists(st.integers(xt.min, xt.max), min_size=pk, max_size=pk),
         st.lists(st.integers(wt.min, wt.max), min_size=po * pk, max_size=po * pk),
-        st.booleans(), st.integers(0, groups - 1), st.booleans(),
-        st.integers(0, 2)), min_size=1, max_size=10))  # the last: stalled cycles after the word
+        st.booleans(), st.integers(0, groups - 1), st.booleans()), min_size=1, max_size=10))
     model = [[0] * po for _ in range(groups if banks else 1)]
     expected, got = [], []
-    for x, w, first, group, en, _ in steps:
+    for x, w, first, group, en in steps:
         bank = group if banks else 0
         sums = [(bias[group][a] if first else model[bank][a]) +
                 sum(w[a * pk + j] * x[j] for j in range(pk)) for a in range(po)]
@@ -107,21 +105,16 @@ def test_mac_array_accumulates(po, pk, groups, banks, x_signed, x_bits, w_bits, 
     async def bench(ctx):
         taken = 0
         words = steps + [steps[-1]] * latency  # then flushed through the stages
-        for x, w, first, group, en, stalls in words:
+        for x, w, first, group, en in words:
             ctx.set(Value.cast(dut.x), pack(x, xt))
             ctx.set(Value.cast(dut.w), pack(w, wt))
             ctx.set(dut.first, first)
             ctx.set(dut.group, group)
             ctx.set(dut.en, en if taken < len(steps) else 0)
-            ctx.set(dut.run, 1)
             if taken >= latency:  # the word taken `latency` edges ago
                 got.append(unpack(ctx.get(Value.cast(dut.sum)), at, po))
             taken += 1
             await ctx.tick()
-            ctx.set(dut.run, 0)
-            for _ in range(stalls if taken <= len(steps) else 0):
-                ctx.set(dut.en, 1)  # ignored while stalled: nothing is taken or stored
-                await ctx.tick()
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)

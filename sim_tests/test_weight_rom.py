@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""WeightRom: banked and unbanked reads against the ROM's contents under random read enables,
-its bank depth against the block RAM shapes, and (Yosys, ECP5) each bank mapped to one row of
+"""WeightRom: banked and unbanked reads of random addresses against the ROM's contents, its
+bank depth against the block RAM shapes, and (Yosys, ECP5) each bank mapped to one row of
 block RAMs."""
 
 import numpy as np
@@ -11,21 +11,19 @@ from platforms.synth import synthesize
 from rtl.weight_rom import BLOCK_RAM_SHAPES, WeightRom, bank_words
 
 
-def _reads(rom, rng, cycles, en_rate):
-    """Drive random addresses and enables for ``cycles`` edges; after every edge compare
-    ``data`` with the word addressed at the ``latency``-th last edge with ``en``."""
+def _reads(rom, rng, cycles):
+    """Drive random addresses for ``cycles`` edges; after every edge compare ``data`` with the
+    word addressed at the ``latency``-th last edge."""
     depth = len(rom.init)
     errors = []
 
     async def bench(ctx):
-        addressed = []  # the address at every edge with en
+        addressed = []  # the address at every edge
         for _ in range(cycles):
-            addr, en = int(rng.integers(depth)), bool(rng.random() < en_rate)
+            addr = int(rng.integers(depth))
             ctx.set(rom.addr, addr)
-            ctx.set(rom.en, en)
             await ctx.tick()
-            if en:
-                addressed.append(addr)
+            addressed.append(addr)
             if len(addressed) >= rom.latency:
                 expected = rom.init[addressed[-rom.latency]]
                 got = ctx.get(rom.data)
@@ -45,33 +43,30 @@ def _reads(rom, rng, cycles, en_rate):
     (3, 9, 8, 2),       # a one-word last bank
     (7, 16, 16, 1),     # within one bank: one Memory
 ])
-@pytest.mark.parametrize("en_rate", [1.0, 0.6])
-def test_banked_reads_follow_the_address_two_enabled_edges_late(width, depth, bank_depth, banks,
-                                                                 en_rate):
+def test_banked_reads_follow_the_address_two_edges_late(width, depth, bank_depth, banks):
     rng = np.random.default_rng(depth + width)
     init = rng.integers(0, 1 << width, size=depth).tolist()
     init[0], init[-1] = (1 << width) - 1, 0  # all ones and all zeros
     rom = WeightRom(width, init, banked=True, bank_depth=bank_depth)
     assert rom.banks == banks and rom.latency == (2 if banks > 1 else 1)
-    assert _reads(rom, rng, 300, en_rate) == []
+    assert _reads(rom, rng, 300) == []
 
 
-@pytest.mark.parametrize("en_rate", [1.0, 0.5])
-def test_unbanked_reads_follow_the_address_one_enabled_edge_late(en_rate):
+def test_unbanked_reads_follow_the_address_one_edge_late():
     rng = np.random.default_rng(1)
     init = rng.integers(0, 1 << 9, size=100).tolist()
     rom = WeightRom(9, init, bank_depth=8)
     assert rom.latency == 1
-    assert _reads(rom, rng, 300, en_rate) == []
+    assert _reads(rom, rng, 300) == []
 
 
 def test_reads_fail_with_a_wrong_bank_select():
     """The check above can fail: a ROM whose bank select skips its second register is read
-    one enabled edge off."""
+    one edge off."""
     rng = np.random.default_rng(2)
     rom = WeightRom(6, rng.integers(0, 64, size=40).tolist(), banked=True, bank_depth=8)
     rom.latency = 1
-    assert _reads(rom, rng, 100, 1.0)
+    assert _reads(rom, rng, 100)
 
 
 @pytest.mark.parametrize("width, depth, words", [
@@ -102,7 +97,7 @@ def test_each_bank_is_one_row_of_block_rams(width, depth, tmp_path):
     for banked in (False, True):
         rom = WeightRom(width, init, banked=banked)
         report = synthesize(rom, "ecp5", tmp_path / str(banked),
-                            ports=[rom.addr, rom.en, rom.data])
+                            ports=[rom.addr, rom.data])
         used[banked] = report.total
     bits = dict(BLOCK_RAM_SHAPES)[rom.bank_depth]
     assert used[True]["BRAM"] == rom.banks * -(-width // bits)
