@@ -351,9 +351,9 @@ class MatVecPipeline:
         beat = Signal(range(beats))
         address = Signal(range(words))
         last_word = (group == groups - 1) & (chunk == chunks - 1)
-        beat_word = (beat == beats - 1) & (chunk == chunks - 1)
-        if not self.grouped:
-            beat_word &= group == groups - 1
+        # A group's last chunk in a beat's last vector; a beat's last word (all its groups).
+        last_chunk = (beat == beats - 1) & (chunk == chunks - 1)
+        beat_word = last_chunk if self.grouped else last_chunk & (group == groups - 1)
         issue = Signal()
         m.d.comb += [issue.eq(busy & (~beat_word | (credits != 0))),
                      operands.ready.eq(~busy | (last_word & issue))]
@@ -376,7 +376,7 @@ class MatVecPipeline:
         with m.If(issue):
             m.d.sync += [
                 issued_first.eq((beat == 0) & (chunk == 0)),
-                issued_last.eq((beat == beats - 1) & (chunk == chunks - 1)),
+                issued_last.eq(last_chunk),
                 issued_group.eq(group),
                 address.eq(Mux(address == words - 1, 0, address + 1)),
             ]
