@@ -4,9 +4,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from netdesc.arith import rounding_constant, signed_bits_for
-
-from .requantize import Requantizer
+from .requantize import Requantizer, rounded_accumulator
 from .streams import pixel_layout, pixel_signature
 from .timing_model import Register
 
@@ -43,9 +41,7 @@ class AddEngine(wiring.Component):
         self.types = tuple(in_types)
         self.shifts_in = tuple(shifts_in)
         self.shift, self.relu, self.out_type = shift, relu, out_type
-        self.rounding = rounding_constant(shift)
-        self.acc_width = signed_bits_for(acc_range[0] + self.rounding,
-                                         acc_range[1] + self.rounding)
+        self.rounding, self.acc_width = rounded_accumulator(acc_range, shift)
         super().__init__({
             "a": In(pixel_signature(self.types[0], channels)),
             "b": In(pixel_signature(self.types[1], channels)),

@@ -28,10 +28,9 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from netdesc import TensorType
-from netdesc.arith import rounding_constant, signed_bits_for
 
 from .dsp import PipelinedMultiplier
-from .requantize import Requantizer
+from .requantize import Requantizer, rounded_accumulator
 from .skip_fifo import SkipFifo
 from .streams import pack
 from .timing_model import Block
@@ -297,9 +296,7 @@ class MatVecPipeline:
         self.shift, self.out_type, self.relu = shift, out_type, relu
         # The requantizer's rounding constant joins the bias (Requantizer's ``rounded``): the
         # accumulators hold the sums plus it, and no adder follows them.
-        self.rounding = rounding_constant(shift)
-        self.acc_width = signed_bits_for(acc_range[0] + self.rounding,
-                                         acc_range[1] + self.rounding)
+        self.rounding, self.acc_width = rounded_accumulator(acc_range, shift)
 
     def timing_model(self, operands, out):
         """The :class:`PipelineModel` of this pipeline between the streams ``operands`` and

@@ -7,9 +7,17 @@ from amaranth.hdl import Const, Module, Mux, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from netdesc.arith import MAX_SHIFT, rounding_constant
+from netdesc.arith import MAX_SHIFT, rounding_constant, signed_bits_for
 
-__all__ = ["Requantizer"]
+__all__ = ["Requantizer", "rounded_accumulator"]
+
+
+def rounded_accumulator(acc_range, shift):
+    """``(rounding, width)`` of the sums a ``rounded`` :class:`Requantizer` takes for
+    accumulators in ``acc_range`` and ``shift``: the rounding constant they carry, and the
+    signed width of the range shifted by it."""
+    rounding = rounding_constant(shift)
+    return rounding, signed_bits_for(acc_range[0] + rounding, acc_range[1] + rounding)
 
 
 class Requantizer(wiring.Component):
