@@ -224,19 +224,21 @@ class WindowMemory(wiring.Component):
             self.o.payload.slot.eq(slot),
         ]
         handed = self.o.valid & self.o.ready
-        # lead - step from registers alone: only an increment follows the handshakes.
-        lead_stepped = Signal.like(lead)
-        m.d.comb += lead_stepped.eq(lead - Mux(last_row, ring.next_tensor_step, ring.stride))
+        # lead, lead - step and their increments from registers alone: the handshakes and the
+        # writer's row_done only select among them (no carry chain after them).
+        lead_stepped = lead - Mux(last_row, ring.next_tensor_step, ring.stride)
+        lead_next = Mux(row_done, lead + 1, lead)
         with m.If(handed):
-            m.d.sync += [held.eq(lead + row_done), c.eq(next_c)]
+            m.d.sync += [held.eq(lead_next), c.eq(next_c)]
             if self.registered:
                 m.d.sync += free.eq(Mux(row_done, lead < ring.rows - 1, lead < ring.rows))
             with m.If(last_col):
-                m.d.sync += [r.eq(next_r), lead.eq(lead_stepped + row_done),
+                m.d.sync += [r.eq(next_r),
+                             lead.eq(Mux(row_done, lead_stepped + 1, lead_stepped)),
                              slot.eq(Mux(last_row, _ring_add(slot, ring.next_tensor_step, ring.rows),
                                          _ring_add(slot, ring.stride, ring.rows)))]
             with m.Else():
-                m.d.sync += lead.eq(lead + row_done)
+                m.d.sync += lead.eq(lead_next)
         with m.Elif(row_done):
             m.d.sync += [lead.eq(lead + 1), held.eq(held + 1)]
             if self.registered:
@@ -258,12 +260,16 @@ class WindowMemory(wiring.Component):
                           for n in range(rows))
         col_shift = Array(Const(ring.needed_col(n) - ring.needed_col((n + 1) % cols),
                                 col_gap.shape()) for n in range(cols))
-        x_step = Mux(pixel_done, Mux(x == ring.width - 1, 1 - ring.width, 1), 0)
+        # Sums from registers alone, selected by the handshakes (no carry chain after them).
+        row_shifted = row_gap + row_shift[r]
         with m.If(next_row):
-            m.d.sync += row_gap.eq(row_gap + row_shift[r] + row_done)
+            m.d.sync += row_gap.eq(Mux(row_done, row_shifted + 1, row_shifted))
         with m.Elif(row_done):
             m.d.sync += row_gap.eq(row_gap + 1)
-        m.d.sync += col_gap.eq(col_gap + x_step + Mux(next_col, col_shift[c], 0))
+        x_step = Mux(x == ring.width - 1, 1 - ring.width, 1)
+        col_shifted = col_gap + col_shift[c]
+        m.d.sync += col_gap.eq(Mux(next_col, Mux(pixel_done, col_shifted + x_step, col_shifted),
+                                   Mux(pixel_done, col_gap + x_step, col_gap)))
 
 
 class WindowMemoryModel(Block):
