@@ -32,6 +32,11 @@ def window_layout(ttype, channels, kernel):
     return data.ArrayLayout(data.ArrayLayout(pixel_layout(ttype, channels), kernel), kernel)
 
 
+def flag_bits(flags):
+    """A constant whose bit ``n`` is ``flags[n]``: a table of a predicate over a counter's values."""
+    return Const(sum(1 << n for n, f in enumerate(flags) if f), len(flags))
+
+
 def conv_output_size(size, kernel, stride, padding):
     """Output rows (or columns) of a sliding window: ``floor((size + 2p - k) / s) + 1``."""
     return (size + 2 * padding - kernel) // stride + 1
@@ -114,26 +119,24 @@ class LineBuffer(WindowScan, wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        k, s, p = self.kernel, self.stride, self.padding
+        k, p = self.kernel, self.padding
         pix = pixel_layout(self.ttype, self.channels)
         pad = Value.cast(pix.const([self.pad_value] * self.channels))
 
         row = Signal(range(self.last_row + 1), init=p)
         col = Signal(range(self.last_col + 1), init=p)
-
-        real = Const(1)
-        if self.last_row >= self.height + p:
-            real = real & (row < self.height + p)
-        if self.last_col >= self.width + p:
-            real = real & (col < self.width + p)
-
-        def on_output_grid(pos, last):
-            cond = (pos >= k - 1) & (pos <= last)
-            if s == 2:
-                cond = cond & ((pos & 1) == (k - 1) % 2)
-            return cond
-
-        is_output = on_output_grid(row, self.last_out_row) & on_output_grid(col, self.last_out_col)
+        # What the position is (real, completing a window, first or last of its row or image,
+        # above the image for a kernel row), in registers loaded with the next position's at
+        # each step: no comparator lies between the counters and the step's fan-out.
+        row_is = PositionFlags(row, self.last_row, real=lambda r: r < self.height + p,
+                               output=self._on_output_grid(self.last_out_row),
+                               last=lambda r: r == self.last_row,
+                               **{f"above_{u}": (lambda r, u=u: r < p + k - 1 - u)
+                                  for u in range(k - 1)})
+        col_is = PositionFlags(col, self.last_col, real=lambda c: c < self.width + p,
+                               output=self._on_output_grid(self.last_out_col),
+                               first=lambda c: c == p, last=lambda c: c == self.last_col)
+        real = row_is.real & col_is.real
 
         free = ~self.o.valid | self.o.ready
         step = Signal()
@@ -142,13 +145,14 @@ class LineBuffer(WindowScan, wiring.Component):
             self.i.ready.eq(free & real),
         ]
 
+        next_col = Mux(col_is.last, p, col + 1)
         with m.If(step):
-            m.d.sync += self.o.valid.eq(is_output)
-            with m.If(col == self.last_col):
-                m.d.sync += col.eq(p)
-                m.d.sync += row.eq(Mux(row == self.last_row, p, row + 1))
-            with m.Else():
-                m.d.sync += col.eq(col + 1)
+            m.d.sync += [self.o.valid.eq(row_is.output & col_is.output), col.eq(next_col)]
+            col_is.load(m, next_col)
+            with m.If(col_is.last):
+                next_row = Mux(row_is.last, p, row + 1)
+                m.d.sync += row.eq(next_row)
+                row_is.load(m, next_row)
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
 
@@ -165,7 +169,7 @@ class LineBuffer(WindowScan, wiring.Component):
             # written; only then must the read see the new data.
             rd = rows.read_port(transparent_for=(wr,) if self.row_steps == 1 else ())
             address = col - p
-            next_address = Mux(col == self.last_col, 0, address + 1)
+            next_address = next_col - p
             m.d.comb += [
                 rd.addr.eq(Mux(step, next_address, address)),
                 rd.en.eq(1),
@@ -175,7 +179,7 @@ class LineBuffer(WindowScan, wiring.Component):
             for u in range(k - 1):
                 # Padded row row-k+1+u lies in the top padding (or above the image) when it is
                 # below p; its memory word is stale data from the previous tensor.
-                above = row < p + k - 1 - u
+                above = getattr(row_is, f"above_{u}")
                 m.d.comb += column[u].eq(Mux(above, pad, Value.cast(rd.data[u])))
             for u in range(k - 1):
                 m.d.comb += wr.data[u].eq(column[u + 1])
@@ -185,9 +189,34 @@ class LineBuffer(WindowScan, wiring.Component):
             for u in range(k):
                 for v in range(k - 1):
                     # A row's first step sets the columns left of it to the pad value: left padding.
-                    m.d.sync += window[u][v].eq(Mux(col == p, pad, Value.cast(window[u][v + 1])))
+                    m.d.sync += window[u][v].eq(Mux(col_is.first, pad,
+                                                    Value.cast(window[u][v + 1])))
                 m.d.sync += window[u][k - 1].eq(column[u])
         return m
+
+    def _on_output_grid(self, last):
+        """Whether a row (column) ends a window's rows (columns), up to ``last``."""
+        k, s = self.kernel, self.stride
+        return lambda n: k - 1 <= n <= last and (n - k + 1) % s == 0
+
+
+class PositionFlags:
+    """Predicates of a counter ``position`` in ``0 .. last`` (keyword arguments: name to a
+    function of the position), each kept in a register: read them as attributes, and
+    :meth:`load` them with the predicates of the counter's next value wherever it is loaded
+    with it. A predicate's register then follows the counter with no comparator behind it."""
+
+    def __init__(self, position, last, /, **predicates):
+        self._tables = {}
+        for name, predicate in predicates.items():
+            truth = [bool(predicate(n)) for n in range(last + 1)]
+            self._tables[name] = flag_bits(truth)
+            setattr(self, name, Signal(name=name, init=truth[position.init]))
+
+    def load(self, m, next_position):
+        """Load every predicate of ``next_position`` (in the domain and conditions in effect)."""
+        m.d.sync += [getattr(self, name).eq(table.bit_select(next_position, 1))
+                     for name, table in self._tables.items()]
 
 
 class LineBufferModel(Block):

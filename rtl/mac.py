@@ -53,10 +53,11 @@ class MacBuild:
     """How a layer's MAC array is built. ``logic_multipliers``: products from adders, which
     synthesis keeps out of DSP blocks (a device's DSPs can then go to other layers).
     ``registered``: the operands and weights pass :data:`OPERAND_REGISTERS` registers, then
-    the products one, so that neither a block RAM's output (the weight ROM's, the window
-    memory's) nor a multiplier lies on the path into the adder tree, and the requantized values
-    pass one before the output beat's; a higher Fmax for five stages of latency and their
-    flip-flops. Three operand registers because Yosys packs none of them into the ECP5's
+    the products one (two from a DSP block, see :attr:`latency`), so that neither a block
+    RAM's output (the weight ROM's, the window memory's) nor a multiplier lies on the path into
+    the adder tree, which is registered every two levels (:meth:`tree_registers`), and the
+    requantized values pass one before the output beat's; a higher Fmax for five or six stages
+    of latency (more with deep adder trees) and their flip-flops. Three operand registers because Yosys packs none of them into the ECP5's
     DP16KD: its output takes 5.8 ns to appear, and one register between it and the DSP column
     left 7 ns of routing on either side; with two, a banked ROM's multiplexer lay between them
     (in a ROM of several banks the first is each bank's, :class:`rtl.weight_rom.WeightRom`).
@@ -83,14 +84,28 @@ class MacBuild:
 
     @property
     def latency(self):
-        """The MAC array's registered stages: operands and weights; products."""
-        return (OPERAND_REGISTERS + 1) * self.registered
+        """The MAC array's registered stages: operands and weights; products (with
+        :attr:`pipelined_multipliers` the DSP block's product register, then one in the fabric
+        beside it: the route from the ECP5's DSP column into the adders was 6 ns of a 10.4 ns
+        path)."""
+        return (OPERAND_REGISTERS + 1) * self.registered + self.pipelined_multipliers
 
     @property
     def pipeline_latency(self):
         """Edges from an operand vector's last MAC cycle to its output beat's transfer: the
-        pipeline's stages, the MAC array's registers and the requantized values' register."""
+        pipeline's stages, the MAC array's registers and the requantized values' register
+        (plus :meth:`tree_registers` of the array's products)."""
         return PIPELINE_STAGES + self.latency + self.registered
+
+    def tree_registers(self, products):
+        """The registers in the adder tree of ``products`` products per output: on a registered
+        build one after every two levels of adders, so that the cycle which closes the
+        accumulator's loop adds at most four partial sums to it (the demo's 16-product trees
+        with the accumulator were ten logic levels of carry chains on the ECP5)."""
+        registers = 0
+        while self.registered and products > 4:
+            products, registers = -(-products // 4), registers + 1
+        return registers
 
 
 @dataclass(frozen=True)
@@ -159,23 +174,26 @@ class MacArray(wiring.Component):
     one.
 
     A word (operands ``x``, weights ``w``, ``first``, output ``group``, ``en``) is taken at
-    every clock edge; ``build.latency`` edges later (0: in the same cycle; see
-    :class:`MacBuild`), ``sum[a] = (bias[group][a] if first else acc[a]) +
+    every clock edge; :attr:`latency` edges later (``build.latency`` and the adder tree's
+    registers, :meth:`MacBuild.tree_registers`; 0: in the same cycle), ``sum[a] = (bias[group][a] if first else acc[a]) +
     Σ_j w[a*lanes_in+j]*x[j]``, and at the next edge with ``en`` the sums are stored into the
     accumulators (of ``group`` with ``banks``). Nothing stalls: a word without ``en`` is a
     bubble, so no register of the array has a clock enable to fan out. Widths: ``x`` elements of
     ``operand_shape``, weights ``signed(weight_bits)``, accumulators ``signed(acc_width)``.
     ``bias``: ``[groups, lanes_out]`` integers. ``weight_registers``: of a registered build's
     operand registers, how many the weights passed before ``w`` (the output registers of a
-    banked ROM, :class:`rtl.weight_rom.WeightRom`): ``w`` then arrives that many edges after
-    ``x`` and passes that many fewer registers here.
+    banked ROM, :class:`rtl.weight_rom.WeightRom`): ``w`` then arrives that many edges later
+    and passes that many fewer registers here; ``operand_registers`` the same for ``x`` (the
+    window memory's read register, :class:`rtl.window_memory.WindowFetch`).
     """
 
     def __init__(self, *, lanes_out, lanes_in, operand_shape, weight_bits, acc_width, bias,
-                 banks=False, build=MacBuild(), weight_registers=0):
+                 banks=False, build=MacBuild(), weight_registers=0, operand_registers=0):
         fabric = build.fabric_operand_registers
-        if not 0 <= weight_registers <= fabric:
-            raise ValueError(f"weight_registers must be in 0..{fabric}, not {weight_registers}")
+        for name, registers in (("weight_registers", weight_registers),
+                                ("operand_registers", operand_registers)):
+            if not 0 <= registers <= fabric:
+                raise ValueError(f"{name} must be in 0..{fabric}, not {registers}")
         self.lanes_out, self.lanes_in = lanes_out, lanes_in
         self.bias = np.asarray(bias, dtype=np.int64).reshape(-1, lanes_out)
         self.groups = len(self.bias)
@@ -183,6 +201,8 @@ class MacArray(wiring.Component):
         self.acc_width = acc_width
         self.build = build
         self.weight_registers = weight_registers
+        self.operand_registers = operand_registers
+        self.latency = build.latency + build.tree_registers(lanes_in)
         super().__init__({
             "x": In(data.ArrayLayout(operand_shape, lanes_in)),
             "w": In(data.ArrayLayout(signed(weight_bits), lanes_out * lanes_in)),
@@ -196,9 +216,9 @@ class MacArray(wiring.Component):
         m = Module()
         stage = int(self.build.registered)
         fabric = self.build.fabric_operand_registers
-        x = delayed(m, self.x, fabric, "x")
+        x = delayed(m, self.x, fabric - self.operand_registers, "x")
         w = delayed(m, self.w, fabric - self.weight_registers, "w")
-        first, group, en = (delayed(m, port, self.build.latency, name)
+        first, group, en = (delayed(m, port, self.latency, name)
                             for port, name in ((self.first, "first"), (self.group, "group"),
                                                (self.en, "en")))
         acc_type = TensorType(self.acc_width, True)
@@ -218,6 +238,9 @@ class MacArray(wiring.Component):
             banks = [Signal(signed(self.acc_width), name=f"acc_{g}_{a}")
                      for g in range(self.groups if self.banks else 1)]
             current = Array(banks)[group] if len(banks) > 1 else banks[0]
+            for stage in range(self.latency - self.build.latency):
+                products = [delayed(m, _adder_tree(products[n:n + 4]), 1, f"tree_{a}_{stage}_{n}")
+                            for n in range(0, len(products), 4)]
             m.d.comb += self.sum[a].eq(_adder_tree([Mux(first, bias[a], current)] + products))
             for g, acc in enumerate(banks):
                 with m.If(en & ((group == g) if len(banks) > 1 else 1)):
@@ -227,7 +250,7 @@ class MacArray(wiring.Component):
     def _dsp_product(self, m, w, x, name):
         mult = m.submodules[name] = PipelinedMultiplier(w.shape(), Value.cast(x).shape())
         m.d.comb += [mult.a.eq(w), mult.b.eq(x)]
-        return mult.p
+        return delayed(m, mult.p, 1, f"{name}_p")
 
     def _product(self, w, x):
         if not self.build.logic_multipliers:
@@ -275,8 +298,8 @@ class MatVecPipeline:
     Timing (:class:`PipelineModel`), with the output never blocked: a vector is accepted when
     the array is idle or in the last cycle of the previous vector, so vectors are taken every
     ``schedule.cycles`` cycles; the output beat of the vector accepted at edge ``e`` (the last
-    of its ``beats``) is transferable at edge ``e + schedule.cycles + mac.pipeline_latency``
-    (grouped: group ``g``'s at ``e + (g + 1) * schedule.chunks + mac.pipeline_latency``).
+    of its ``beats``) is transferable at edge ``e + schedule.cycles + pipeline_latency``
+    (grouped: group ``g``'s at ``e + (g + 1) * schedule.chunks + pipeline_latency``).
     Beats wait for the consumer in an output queue (submodule ``output_queue``,
     :attr:`output_queue_depth` beats); only the issue of a beat's last word waits for room in
     it, nothing behind the issue stage ever stalls.
@@ -303,7 +326,7 @@ class MatVecPipeline:
         ``out`` of a timing model."""
         sch = self.schedule
         return PipelineModel(operands, out, sch.cycles, self.matrices.shape[0],
-                             self.mac.pipeline_latency,
+                             self.pipeline_latency,
                              sch.chunks if self.grouped else sch.cycles, self.output_queue_depth)
 
     def elaborate_into(self, m, operands, out, fetch=None):
@@ -323,10 +346,12 @@ class MatVecPipeline:
         bias = np.full(groups * po, self.rounding, dtype=np.int64)
         if self.bias is not None:
             bias[:sch.outputs] += self.bias
+        fetch = fetch or VectorFetch()
         m.submodules.mac = mac = MacArray(
             lanes_out=po, lanes_in=pk, operand_shape=operand_shape,
             weight_bits=self.weight_bits, acc_width=self.acc_width, bias=bias.reshape(groups, po),
-            banks=beats > 1, build=self.mac, weight_registers=rom.latency - 1)
+            banks=beats > 1, build=self.mac, weight_registers=rom.latency - 1,
+            operand_registers=fetch.latency - 1)
         m.submodules.requantize = rq = Requantizer(
             self.acc_width, self.shift, self.out_type, self.relu, lanes=po, rounded=True)
 
@@ -366,7 +391,6 @@ class MatVecPipeline:
         issued_first = Signal()
         issued_last = Signal()
         issued_group = Signal(range(groups))
-        fetch = fetch or VectorFetch()
         selected = fetch.elaborate_into(m, operands, operand_shape, sch, chunk,
                                         accept=operands.valid & operands.ready, issue=issue)
         m.d.sync += issued.eq(issue)
@@ -401,8 +425,8 @@ class MatVecPipeline:
         done = Signal()
         done_group = Signal(range(groups))
         final = Signal(data.ArrayLayout(signed(self.acc_width), po))
-        m.d.sync += [done.eq(delayed(m, issued & issued_last, self.mac.latency, "last")),
-                     done_group.eq(delayed(m, issued_group, self.mac.latency, "last_group")),
+        m.d.sync += [done.eq(delayed(m, issued & issued_last, mac.latency, "last")),
+                     done_group.eq(delayed(m, issued_group, mac.latency, "last_group")),
                      final.eq(mac.sum)]
 
         # Requantize stage (registered builds: into a register, then the next stage moves it
@@ -425,13 +449,18 @@ class MatVecPipeline:
                      queue.i.valid.eq(done & (done_group == groups - 1))]
 
     @property
+    def pipeline_latency(self):
+        """:attr:`MacBuild.pipeline_latency` and the adder trees' registers."""
+        return self.mac.pipeline_latency + self.mac.tree_registers(self.schedule.lanes_in)
+
+    @property
     def output_queue_depth(self):
         """Beats the output queue holds: as many as can have their last word issued from one
-        beat's issue until its credit returns (:attr:`MacBuild.pipeline_latency` + 1 edges),
+        beat's issue until its credit returns (:attr:`pipeline_latency` + 1 edges),
         so that a consumer that is always ready never holds the issue stage back."""
         sch = self.schedule
         spacing = sch.chunks if self.grouped else sch.cycles * self.matrices.shape[0]
-        return -(-(self.mac.pipeline_latency + 1) // spacing)
+        return -(-(self.pipeline_latency + 1) // spacing)
 
 
 class VectorFetch:
@@ -439,8 +468,10 @@ class VectorFetch:
     vector is latched (K elements), and an issued word selects its chunk's ``lanes_in``
     elements into a register."""
 
+    latency = 1  # edges from a word's issue to its operands
+
     def elaborate_into(self, m, operands, operand_shape, schedule, chunk, *, accept, issue):
-        """Returns the ``lanes_in`` operands of the word issued in the previous cycle.
+        """Returns the ``lanes_in`` operands of the word issued :attr:`latency` edges before.
         ``accept``: a vector is taken at this edge; ``issue``: a word is issued (``chunk``)."""
         pk, chunks = schedule.lanes_in, schedule.chunks
         vector = Signal(data.ArrayLayout(operand_shape, schedule.operands))
@@ -461,7 +492,7 @@ class PipelineModel(Block):
     group's last when grouped) of every ``beats``-th vector is a beat's last word, issued only
     with one of the output queue's ``depth`` credits; its beat enters the queue ``latency`` - 1
     edges later (issued, the MAC array's stages, done, the queue:
-    :attr:`MacBuild.pipeline_latency`) and leaves it, returning the credit, when taken."""
+    :attr:`MatVecPipeline.pipeline_latency`) and leaves it, returning the credit, when taken."""
 
     def __init__(self, i, o, cycles, beats, latency, beat_words, depth):
         self.i, self.o, self.cycles, self.beats = i, o, cycles, beats

@@ -26,7 +26,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .line_buffer import WindowScan
+from .line_buffer import WindowScan, flag_bits
+from .mac import delayed
 from .streams import pixel_signature
 from .timing_model import Block
 
@@ -92,11 +93,6 @@ def _lead_range(ring):
     return signed(max(span, 1).bit_length() + 1)
 
 
-def _flags(flags):
-    """A constant whose bit ``n`` is ``flags[n]``."""
-    return Const(sum(1 << n for n, f in enumerate(flags) if f), len(flags))
-
-
 def _ring_add(slot, n, size):
     """``(slot + n) mod size`` for a ``slot`` below ``size`` and a constant ``n``."""
     n %= size
@@ -111,7 +107,7 @@ class WindowMemory(wiring.Component):
     window descriptors (``row``, ``col`` of the output position, ``slot`` of its first input
     row, which may lie in the top padding), in raster order; the memory's read port
     ``read_addr`` (``In``) and ``read_data`` (``Out``, the element at the address of the
-    previous cycle in which ``read_en`` was high).
+    previous cycle: the port reads every cycle, so no enable reaches the block RAM).
 
     Timing (:class:`WindowMemoryModel`): a beat of a pixel read by some window is taken in the
     last of ``lanes`` cycles, one element written per cycle, from its row's first pixel on only
@@ -134,7 +130,6 @@ class WindowMemory(wiring.Component):
             "i": In(pixel_signature(ttype, self.lanes)),
             "o": Out(stream.Signature(descriptor_layout(ring))),
             "read_addr": In(range(ring.depth)),
-            "read_en": In(1),
             "read_data": Out(ttype.bits),
         })
 
@@ -145,8 +140,7 @@ class WindowMemory(wiring.Component):
         m.submodules.ring = mem = Memory(shape=bits, depth=ring.depth, init=[])
         wr = mem.write_port()
         rd = mem.read_port()
-        m.d.comb += [rd.addr.eq(self.read_addr), rd.en.eq(self.read_en),
-                     self.read_data.eq(rd.data)]
+        m.d.comb += [rd.addr.eq(self.read_addr), self.read_data.eq(rd.data)]
 
         # Rows of the writer ahead of the first row of the next window to hand out (lead)
         # and of the last one handed out (held): the pipeline is reading that one.
@@ -162,7 +156,7 @@ class WindowMemory(wiring.Component):
         part = Signal(range(parts))
         address = Signal(range(ring.depth))
         wslot = Signal(range(ring.rows))  # the slot of row y
-        used = _flags(ring.row_used).bit_select(y, 1) & _flags(ring.col_used).bit_select(x, 1)
+        used = flag_bits(ring.row_used).bit_select(y, 1) & flag_bits(ring.col_used).bit_select(x, 1)
         if self.registered:  # held < rows, kept up to date with held below
             free = Signal(init=ring.padding < ring.rows)
         else:
@@ -340,10 +334,16 @@ class WindowFetch:
     """The operands of a conv's :class:`~rtl.mac.MatVecPipeline` read from a
     :class:`WindowMemory` (one per cycle: the schedule must have ``lanes_in`` = 1): the accepted
     descriptor is latched, and each issued word reads operand ``(u, v, i)`` of its window,
-    zero in the padding."""
+    zero in the padding.
+
+    With a registered memory the element read goes into a register of its own before the
+    padding's zero is selected: nothing but routing follows the block RAM's output (the
+    ECP5's DP16KD takes 5.8 ns to present it, and Yosys uses none of its output registers).
+    One more edge of :attr:`latency`, which the MAC array's operand registers absorb."""
 
     def __init__(self, memory):
         self.memory = memory
+        self.latency = 1 + memory.registered
 
     def elaborate_into(self, m, operands, operand_shape, schedule, chunk, *, accept, issue):
         ring, mem = self.memory.ring, self.memory
@@ -379,11 +379,14 @@ class WindowFetch:
         inside = ((u >= table(ring.row_lo, window.row)) & (u < table(ring.row_hi, window.row)) &
                   (v >= table(ring.col_lo, window.col)) & (v < table(ring.col_hi, window.col)))
         address = row_start + col_start + j
-        m.d.comb += [mem.read_addr.eq(Mux(inside, address, 0)),
-                     mem.read_en.eq(issue)]
+        # Read every cycle: only the cycle after an issue has its word's element and flag.
+        m.d.comb += mem.read_addr.eq(Mux(inside, address, 0))
         real = Signal()
-        with m.If(issue):
-            m.d.sync += real.eq(inside)
+        m.d.sync += real.eq(inside)
+        element = mem.read_data
+        if self.memory.registered:
+            element, real = (delayed(m, v, 1, name) for v, name in ((element, "element"),
+                                                                      (real, "real")))
         selected = Signal(data.ArrayLayout(operand_shape, 1))
-        m.d.comb += selected[0].eq(Mux(real, mem.read_data, 0))
+        m.d.comb += selected[0].eq(Mux(real, element, 0))
         return selected

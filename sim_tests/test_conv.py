@@ -184,8 +184,8 @@ def test_latency_of_an_idle_engine(registered, rng):
     engine, _, (accepted, produced) = check(net, 1, random_inputs(net, rng, 1), ConvEngine,
                                             MacBuild(registered=registered),
                                             in_gaps=[[idle] * 20])
-    assert engine.pipeline.mac.pipeline_latency == (8 if registered else 3)
-    latency = engine.cycles_per_output + 1 + engine.pipeline.mac.pipeline_latency
+    assert engine.pipeline.mac.pipeline_latency == (9 if registered else 3)
+    latency = engine.cycles_per_output + 1 + engine.pipeline.pipeline_latency
     # Per output (2 x 3): the input beats up to its window's last pixel (rows 0-1 or 0-3,
     # columns up to 1, 3, 4) and the padding steps after that beat completing the window
     # (right-padding windows complete one step after their last beat, interior ones at it).
@@ -271,7 +271,7 @@ def test_folded_latency_of_an_idle_engine(rng):
                                for c in range(ring.out_width)):
         last_pixel = (r * 2 - 1 + ring.needed_row(r)) * 5 + ring.needed_col(c)
         ready = (accepted[last_pixel] + 1 + engine.cycles_per_output
-                 + engine.pipeline.mac.pipeline_latency)
+                 + engine.pipeline.pipeline_latency)
         if j:
             ready = max(ready, produced[j - 1] + engine.cycles_per_output)
         assert produced[j] == ready

@@ -136,7 +136,7 @@ def test_rate_and_latency(registered, rng):
     _, run, (accepted, produced) = check(net, 2, inputs(net, rng, 2), mac,
                                          in_gaps=[[0] * 5 + [40]] * 2)
     for t in range(2):
-        assert produced[t] == accepted[6 * t + 5] + cycles + engine.pipeline.mac.pipeline_latency
+        assert produced[t] == accepted[6 * t + 5] + cycles + engine.pipeline.pipeline_latency
 
 
 @pytest.mark.filterwarnings("error::amaranth.hdl.UnusedElaboratable")

@@ -13,7 +13,7 @@ which Yosys' SAT solver then merely evaluates."""
 import numpy as np
 import pytest
 from amaranth.back import rtlil
-from amaranth.hdl import Shape, signed, unsigned
+from amaranth.hdl import Shape, Signal, signed, unsigned
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 import netdesc
@@ -162,9 +162,12 @@ def test_a_registered_mac_array_keeps_its_registers_in_the_dsp_blocks(tmp_path):
 
     registered = _cells(mac(MacBuild(registered=True)), tmp_path)
     assert registered["MULT18X18D"] == lanes_out * lanes_in
-    # Left in the fabric: all but the last register of each operand and weight, the
-    # accumulators and the pipeline's controls (first, en: one stage per register stage).
+    # Left in the fabric: all but the last register of each operand and weight, a register of
+    # each product beside its DSP block, the accumulators and the pipeline's controls (first,
+    # en: one stage per register stage).
     build = MacBuild(registered=True)
     operand_bits = lanes_in * 8 + lanes_out * lanes_in * 8
+    product_bits = (Signal(unsigned(8)) * Signal(signed(8))).shape().width
     assert registered["TRELLIS_FF"] == (build.fabric_operand_registers * operand_bits +
+                                        lanes_out * lanes_in * product_bits +
                                         lanes_out * acc_width + 2 * build.latency)
