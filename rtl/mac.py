@@ -46,6 +46,8 @@ PIPELINE_STAGES = 3
 # Registers an operand and a weight pass on a registered build before the multiplier (see
 # :class:`MacBuild`).
 OPERAND_REGISTERS = 3
+# Partial sums a registered adder tree adds between two of its registers: two levels of adders.
+TREE_FAN_IN = 4
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,8 @@ class MacBuild:
         accumulator's loop adds at most four partial sums to it (the demo's 16-product trees
         with the accumulator were ten logic levels of carry chains on the ECP5)."""
         registers = 0
-        while self.registered and products > 4:
-            products, registers = -(-products // 4), registers + 1
+        while self.registered and products > TREE_FAN_IN:
+            products, registers = -(-products // TREE_FAN_IN), registers + 1
         return registers
 
 
@@ -202,7 +204,8 @@ class MacArray(wiring.Component):
         self.build = build
         self.weight_registers = weight_registers
         self.operand_registers = operand_registers
-        self.latency = build.latency + build.tree_registers(lanes_in)
+        self.tree_registers = build.tree_registers(lanes_in)
+        self.latency = build.latency + self.tree_registers
         super().__init__({
             "x": In(data.ArrayLayout(operand_shape, lanes_in)),
             "w": In(data.ArrayLayout(signed(weight_bits), lanes_out * lanes_in)),
@@ -238,9 +241,10 @@ class MacArray(wiring.Component):
             banks = [Signal(signed(self.acc_width), name=f"acc_{g}_{a}")
                      for g in range(self.groups if self.banks else 1)]
             current = Array(banks)[group] if len(banks) > 1 else banks[0]
-            for stage in range(self.latency - self.build.latency):
-                products = [delayed(m, _adder_tree(products[n:n + 4]), 1, f"tree_{a}_{stage}_{n}")
-                            for n in range(0, len(products), 4)]
+            for stage in range(self.tree_registers):
+                products = [delayed(m, _adder_tree(products[n:n + TREE_FAN_IN]), 1,
+                                    f"tree_{a}_{stage}_{n}")
+                            for n in range(0, len(products), TREE_FAN_IN)]
             m.d.comb += self.sum[a].eq(_adder_tree([Mux(first, bias[a], current)] + products))
             for g, acc in enumerate(banks):
                 with m.If(en & ((group == g) if len(banks) > 1 else 1)):
