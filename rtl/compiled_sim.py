@@ -332,10 +332,10 @@ def _load(path):
 def build(bench, inputs, outputs, trace=False, platform=None):
     """The compiled model of ``bench`` driven through the streams ``inputs`` / ``outputs``
     (from the cache when this design was built before), elaborated for ``platform`` (its
-    primitives simulated by :func:`rtl.dsp.simulation_models`). Returns a :class:`Model`."""
+    primitives simulated by :func:`rtl.primitives.simulation_models`). Returns a :class:`Model`."""
     from amaranth.back import rtlil, verilog
 
-    from .dsp import simulation_models
+    from .primitives import simulation_models
     from .export import yosys_for_amaranth
 
     tools = toolchain()

@@ -11,14 +11,11 @@ checks the two forms against each other (``sim_tests/test_dsp.py``: a proof for 
 operands, random and extreme values for wide ones).
 """
 
-import re
-from pathlib import Path
-
 from amaranth.hdl import ClockSignal, Instance, Module, Shape, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["PipelinedMultiplier", "MULT18X18D_PARAMETERS", "simulation_models"]
+__all__ = ["PipelinedMultiplier", "MULT18X18D_PARAMETERS"]
 
 # The MULT18X18D configuration: operand and product registers on CLK0, CE0 (tied high) and RST0
 # (tied low: the registers hold data, whose validity the MAC array tracks apart).
@@ -29,16 +26,6 @@ MULT18X18D_PARAMETERS = {
     "RESETMODE": "SYNC",
 }
 MULT18X18D_WIDTH = 18
-# Verilog simulation models of the primitives instantiated here, for the compiled simulation
-# of a design elaborated for its platform.
-_MODELS = {"MULT18X18D": Path(__file__).with_name("mult18x18d_model.v")}
-
-
-def simulation_models(design):
-    """The Verilog models of the primitives that ``design`` (Verilog or RTLIL text)
-    instantiates."""
-    return "".join(path.read_text() for name, path in _MODELS.items()
-                   if re.search(rf"\b{name}\b", design))
 
 
 def _fits_mult18x18d(shape):

@@ -83,13 +83,22 @@ class WindowScan:
 
     def is_real(self, r, c):
         """Whether the step at padded ``(r, c)`` consumes an input beat."""
-        return r < self.height + self.padding and c < self.width + self.padding
+        return self._real_along(r, self.height) and self._real_along(c, self.width)
 
     def is_output(self, r, c):
         """Whether the step at padded ``(r, c)`` completes an output window."""
+        return (self._output_along(r, self.last_out_row) and
+                self._output_along(c, self.last_out_col))
+
+    def _real_along(self, n, size):
+        """Whether padded row (column) ``n`` of an image ``size`` rows high (columns wide) is
+        one of the image's."""
+        return n < size + self.padding
+
+    def _output_along(self, n, last):
+        """Whether padded row (column) ``n`` ends a window's rows (columns), up to ``last``."""
         k, s = self.kernel, self.stride
-        return (k - 1 <= r <= self.last_out_row and (r - k + 1) % s == 0 and
-                k - 1 <= c <= self.last_out_col and (c - k + 1) % s == 0)
+        return k - 1 <= n <= last and (n - k + 1) % s == 0
 
 
 class LineBuffer(WindowScan, wiring.Component):
@@ -128,13 +137,15 @@ class LineBuffer(WindowScan, wiring.Component):
         # What the position is (real, completing a window, first or last of its row or image,
         # above the image for a kernel row), in registers loaded with the next position's at
         # each step: no comparator lies between the counters and the step's fan-out.
-        row_is = PositionFlags(row, self.last_row, real=lambda r: r < self.height + p,
-                               output=self._on_output_grid(self.last_out_row),
+        row_is = PositionFlags(row, self.last_row,
+                               real=lambda r: self._real_along(r, self.height),
+                               output=lambda r: self._output_along(r, self.last_out_row),
                                last=lambda r: r == self.last_row,
                                **{f"above_{u}": (lambda r, u=u: r < p + k - 1 - u)
                                   for u in range(k - 1)})
-        col_is = PositionFlags(col, self.last_col, real=lambda c: c < self.width + p,
-                               output=self._on_output_grid(self.last_out_col),
+        col_is = PositionFlags(col, self.last_col,
+                               real=lambda c: self._real_along(c, self.width),
+                               output=lambda c: self._output_along(c, self.last_out_col),
                                first=lambda c: c == p, last=lambda c: c == self.last_col)
         real = row_is.real & col_is.real
 
@@ -193,12 +204,6 @@ class LineBuffer(WindowScan, wiring.Component):
                                                     Value.cast(window[u][v + 1])))
                 m.d.sync += window[u][k - 1].eq(column[u])
         return m
-
-    def _on_output_grid(self, last):
-        """Whether a row (column) ends a window's rows (columns), up to ``last``."""
-        k, s = self.kernel, self.stride
-        return lambda n: k - 1 <= n <= last and (n - k + 1) % s == 0
-
 
 class PositionFlags:
     """Predicates of a counter ``position`` in ``0 .. last`` (keyword arguments: name to a

@@ -92,12 +92,16 @@ class MacBuild:
         path)."""
         return (OPERAND_REGISTERS + 1) * self.registered + self.pipelined_multipliers
 
-    @property
-    def pipeline_latency(self):
-        """Edges from an operand vector's last MAC cycle to its output beat's transfer: the
-        pipeline's stages, the MAC array's registers and the requantized values' register
-        (plus :meth:`tree_registers` of the array's products)."""
-        return PIPELINE_STAGES + self.latency + self.registered
+    def array_latency(self, products):
+        """The registered stages of a MAC array of ``products`` products per output:
+        :attr:`latency` and its adder tree's :meth:`tree_registers`."""
+        return self.latency + self.tree_registers(products)
+
+    def pipeline_latency(self, products):
+        """Edges from an operand vector's last MAC cycle to its output beat's transfer through
+        a MAC array of ``products`` products per output: the pipeline's stages, the array's
+        registers and the requantized values' register."""
+        return PIPELINE_STAGES + self.array_latency(products) + self.registered
 
     def tree_registers(self, products):
         """The registers in the adder tree of ``products`` products per output: on a registered
@@ -176,8 +180,8 @@ class MacArray(wiring.Component):
     one.
 
     A word (operands ``x``, weights ``w``, ``first``, output ``group``, ``en``) is taken at
-    every clock edge; :attr:`latency` edges later (``build.latency`` and the adder tree's
-    registers, :meth:`MacBuild.tree_registers`; 0: in the same cycle), ``sum[a] = (bias[group][a] if first else acc[a]) +
+    every clock edge; :attr:`latency` edges later (:meth:`MacBuild.array_latency`; 0: in the
+    same cycle), ``sum[a] = (bias[group][a] if first else acc[a]) +
     Σ_j w[a*lanes_in+j]*x[j]``, and at the next edge with ``en`` the sums are stored into the
     accumulators (of ``group`` with ``banks``). Nothing stalls: a word without ``en`` is a
     bubble, so no register of the array has a clock enable to fan out. Widths: ``x`` elements of
@@ -205,7 +209,7 @@ class MacArray(wiring.Component):
         self.weight_registers = weight_registers
         self.operand_registers = operand_registers
         self.tree_registers = build.tree_registers(lanes_in)
-        self.latency = build.latency + self.tree_registers
+        self.latency = build.array_latency(lanes_in)
         super().__init__({
             "x": In(data.ArrayLayout(operand_shape, lanes_in)),
             "w": In(data.ArrayLayout(signed(weight_bits), lanes_out * lanes_in)),
@@ -454,8 +458,8 @@ class MatVecPipeline:
 
     @property
     def pipeline_latency(self):
-        """:attr:`MacBuild.pipeline_latency` and the adder trees' registers."""
-        return self.mac.pipeline_latency + self.mac.tree_registers(self.schedule.lanes_in)
+        """:meth:`MacBuild.pipeline_latency` of this pipeline's MAC array."""
+        return self.mac.pipeline_latency(self.schedule.lanes_in)
 
     @property
     def output_queue_depth(self):

@@ -357,6 +357,19 @@ class WindowFetch:
         i = Signal(range(C))
         j = Signal(range(k * C))  # v * C + i
         slot = Signal(range(ring.rows))  # of row u
+
+        def table(values, index):
+            return Array(Const(n, signed(max(abs(n) for n in values).bit_length() + 2))
+                         for n in values)[index]
+        # The address of row u's operand (0, 0) and of the window's first row's, in registers
+        # moved by a constant per kernel row: a read address is one addition from them (the
+        # ULX3S builds' path ran from j through the sum of the row's and column's start).
+        payload = operands.payload
+        window_start = (table([n * ring.row_elements for n in range(ring.rows)], payload.slot) +
+                        table([(n * ring.stride - ring.padding) * C
+                               for n in range(ring.out_width)], payload.col))
+        first_row = Signal(signed(len(window_start)))
+        row = Signal(signed(len(window_start)))
         with m.If(issue):
             m.d.sync += [i.eq(Mux(i == C - 1, 0, i + 1)), j.eq(Mux(j == k * C - 1, 0, j + 1))]
             with m.If(i == C - 1):
@@ -364,23 +377,23 @@ class WindowFetch:
                 with m.If(v == k - 1):
                     m.d.sync += u.eq(Mux(u == k - 1, 0, u + 1))
                     with m.If(u == k - 1):  # the next output group reads the window again
-                        m.d.sync += slot.eq(window.slot)
+                        m.d.sync += [slot.eq(window.slot), row.eq(first_row)]
                     with m.Else():
-                        m.d.sync += slot.eq(_ring_add(slot, 1, ring.rows))
+                        m.d.sync += [
+                            slot.eq(_ring_add(slot, 1, ring.rows)),
+                            row.eq(Mux(slot == ring.rows - 1,
+                                       row - (ring.rows - 1) * ring.row_elements,
+                                       row + ring.row_elements))]
         with m.If(accept):  # after the issue: the last word of a window may be issued meanwhile
-            m.d.sync += [window.eq(operands.payload), slot.eq(operands.payload.slot)]
+            m.d.sync += [window.eq(payload), slot.eq(payload.slot),
+                         first_row.eq(window_start), row.eq(window_start)]
 
-        def table(values, index):
-            return Array(Const(n, signed(max(abs(n) for n in values).bit_length() + 2))
-                         for n in values)[index]
-        row_start = table([n * ring.row_elements for n in range(ring.rows)], slot)
-        col_start = table([(n * ring.stride - ring.padding) * C for n in range(ring.out_width)],
-                          window.col)
         inside = ((u >= table(ring.row_lo, window.row)) & (u < table(ring.row_hi, window.row)) &
                   (v >= table(ring.col_lo, window.col)) & (v < table(ring.col_hi, window.col)))
-        address = row_start + col_start + j
-        # Read every cycle: only the cycle after an issue has its word's element and flag.
-        m.d.comb += mem.read_addr.eq(Mux(inside, address, 0))
+        # Read every cycle: only the cycle after an issue has its word's element and flag. In
+        # the padding the address is any (it may lie outside the memory): the flag zeroes the
+        # element read, and the address's path does not pass the flag's comparisons.
+        m.d.comb += mem.read_addr.eq(row + j)
         real = Signal()
         m.d.sync += real.eq(inside)
         element = mem.read_data

@@ -184,7 +184,7 @@ def test_latency_of_an_idle_engine(registered, rng):
     engine, _, (accepted, produced) = check(net, 1, random_inputs(net, rng, 1), ConvEngine,
                                             MacBuild(registered=registered),
                                             in_gaps=[[idle] * 20])
-    assert engine.pipeline.mac.pipeline_latency == (9 if registered else 3)
+    assert engine.pipeline.mac.pipeline_latency(products=1) == (9 if registered else 3)
     latency = engine.cycles_per_output + 1 + engine.pipeline.pipeline_latency
     # Per output (2 x 3): the input beats up to its window's last pixel (rows 0-1 or 0-3,
     # columns up to 1, 3, 4) and the padding steps after that beat completing the window

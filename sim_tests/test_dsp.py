@@ -22,7 +22,8 @@ from netdesc.builder import NetBuilder
 from platforms.synth import synthesize_rtlil
 from platforms.toolchain import run_tool
 from rtl import dsp
-from rtl.dsp import PipelinedMultiplier, simulation_models
+from rtl.dsp import PipelinedMultiplier
+from rtl.primitives import simulation_models
 from rtl.hwconfig import HwConfig
 from rtl.mac import MacArray, MacBuild
 from rtl.network import NetworkTop

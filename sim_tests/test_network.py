@@ -250,7 +250,7 @@ def test_registered_macs_add_latency_not_steady_state_cycles():
     assert all(e.registered for e in top.engines.values() if isinstance(e, AddEngine))
     registered = _check(net, count=3, hw=HwConfig(registered_macs=True))
     assert registered.steady_state_cycles == plain.steady_state_cycles
-    stages = sum(top.engines[l.name].pipeline.pipeline_latency - MacBuild().pipeline_latency
+    stages = sum(top.engines[l.name].pipeline.pipeline_latency - MacBuild().pipeline_latency(1)
                  for l in net.layers if l.has_weights)
     adds = sum(1 for l in net.layers if l.op == "add")
     assert adds and plain.cycles_per_inference < registered.cycles_per_inference <= \

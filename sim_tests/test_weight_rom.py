@@ -41,14 +41,14 @@ def _reads(rom, rng, cycles):
     (12, 37, 8, 5),     # a partial last bank
     (5, 64, 16, 4),     # whole banks
     (3, 9, 8, 2),       # a one-word last bank
-    (7, 16, 16, 1),     # within one bank: one Memory
+    (7, 16, 16, 1),     # within one bank
 ])
 def test_banked_reads_follow_the_address_two_edges_late(width, depth, bank_depth, banks):
     rng = np.random.default_rng(depth + width)
     init = rng.integers(0, 1 << width, size=depth).tolist()
     init[0], init[-1] = (1 << width) - 1, 0  # all ones and all zeros
     rom = WeightRom(width, init, banked=True, bank_depth=bank_depth)
-    assert rom.banks == banks and rom.latency == (2 if banks > 1 else 1)
+    assert rom.banks == banks and rom.latency == 2
     assert _reads(rom, rng, 300) == []
 
 
