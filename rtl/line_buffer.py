@@ -16,11 +16,12 @@ cycle as the transfer), so the buffer runs one window ahead of its consumer and,
 windows, absorbs every input beat up to the one completing the next window.
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal, Value
+from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .position_flags import PositionFlags
 from .streams import pixel_layout, pixel_signature
 from .timing_model import Block
 
@@ -30,11 +31,6 @@ __all__ = ["WindowScan", "LineBuffer", "LineBufferModel", "window_layout", "conv
 def window_layout(ttype, channels, kernel):
     """A k x k window of pixels, indexed ``[u][v][i]``: kernel row, kernel column, channel."""
     return data.ArrayLayout(data.ArrayLayout(pixel_layout(ttype, channels), kernel), kernel)
-
-
-def flag_bits(flags):
-    """A constant whose bit ``n`` is ``flags[n]``: a table of a predicate over a counter's values."""
-    return Const(sum(1 << n for n, f in enumerate(flags) if f), len(flags))
 
 
 def conv_output_size(size, kernel, stride, padding):
@@ -204,25 +200,6 @@ class LineBuffer(WindowScan, wiring.Component):
                                                     Value.cast(window[u][v + 1])))
                 m.d.sync += window[u][k - 1].eq(column[u])
         return m
-
-class PositionFlags:
-    """Predicates of a counter ``position`` in ``0 .. last`` (keyword arguments: name to a
-    function of the position), each kept in a register: read them as attributes, and
-    :meth:`load` them with the predicates of the counter's next value wherever it is loaded
-    with it. A predicate's register then follows the counter with no comparator behind it."""
-
-    def __init__(self, position, last, /, **predicates):
-        self._tables = {}
-        for name, predicate in predicates.items():
-            truth = [bool(predicate(n)) for n in range(last + 1)]
-            self._tables[name] = flag_bits(truth)
-            setattr(self, name, Signal(name=name, init=truth[position.init]))
-
-    def load(self, m, next_position):
-        """Load every predicate of ``next_position`` (in the domain and conditions in effect)."""
-        m.d.sync += [getattr(self, name).eq(table.bit_select(next_position, 1))
-                     for name, table in self._tables.items()]
-
 
 class LineBufferModel(Block):
     """The timing of a :class:`LineBuffer`: one step per cycle over its step positions (a real

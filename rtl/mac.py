@@ -30,6 +30,7 @@ from amaranth.lib.wiring import In, Out
 from netdesc import TensorType
 
 from .dsp import PipelinedMultiplier
+from .position_flags import PositionFlags
 from .requantize import Requantizer, rounded_accumulator
 from .skip_fifo import SkipFifo
 from .streams import pack
@@ -374,24 +375,32 @@ class MatVecPipeline:
         credits = Signal(range(depth + 1), init=depth)
 
         # Issue stage: walk (beat, group, chunk) over the accepted operand vector; a beat's last
-        # word waits for a credit.
+        # word waits for a credit. The counters' predicates and whether a credit is left are
+        # kept in registers: the operand stream's ready is then one gate from registers (the
+        # ULX3S builds' path ran from the chunk counter's comparator into the line buffer).
         busy = Signal()
         chunk = Signal(range(chunks))
         group = Signal(range(groups))
         beat = Signal(range(beats))
+        chunk_is = PositionFlags(chunk, chunks - 1, first=lambda n: n == 0,
+                                 last=lambda n: n == chunks - 1)
+        group_is = PositionFlags(group, groups - 1, last=lambda n: n == groups - 1)
+        beat_is = PositionFlags(beat, beats - 1, first=lambda n: n == 0,
+                                last=lambda n: n == beats - 1)
         address = Signal(range(words))
-        last_word = (group == groups - 1) & (chunk == chunks - 1)
+        last_word = group_is.last & chunk_is.last
         # A group's last chunk in a beat's last vector; a beat's last word (all its groups).
-        last_chunk = (beat == beats - 1) & (chunk == chunks - 1)
-        beat_word = last_chunk if self.grouped else last_chunk & (group == groups - 1)
+        last_chunk = beat_is.last & chunk_is.last
+        beat_word = last_chunk if self.grouped else last_chunk & group_is.last
+        has_credit = Signal(init=1)  # credits != 0
         issue = Signal()
-        m.d.comb += [issue.eq(busy & (~beat_word | (credits != 0))),
+        m.d.comb += [issue.eq(busy & (~beat_word | has_credit)),
                      operands.ready.eq(~busy | (last_word & issue))]
         taken, returned = issue & beat_word, out.valid & out.ready
         with m.If(taken & ~returned):
-            m.d.sync += credits.eq(credits - 1)
+            m.d.sync += [credits.eq(credits - 1), has_credit.eq(credits != 1)]
         with m.Elif(returned & ~taken):
-            m.d.sync += credits.eq(credits + 1)
+            m.d.sync += [credits.eq(credits + 1), has_credit.eq(1)]
 
         m.d.comb += rom.addr.eq(address)
 
@@ -404,19 +413,25 @@ class MatVecPipeline:
         m.d.sync += issued.eq(issue)
         with m.If(issue):
             m.d.sync += [
-                issued_first.eq((beat == 0) & (chunk == 0)),
+                issued_first.eq(beat_is.first & chunk_is.first),
                 issued_last.eq(last_chunk),
                 issued_group.eq(group),
                 address.eq(Mux(address == words - 1, 0, address + 1)),
             ]
-            with m.If(chunk == chunks - 1):
+            with m.If(chunk_is.last):
                 m.d.sync += chunk.eq(0)
-                with m.If(group == groups - 1):
-                    m.d.sync += [group.eq(0), beat.eq(Mux(beat == beats - 1, 0, beat + 1))]
+                chunk_is.load(m, Const(0))
+                with m.If(group_is.last):
+                    next_beat = Mux(beat_is.last, 0, beat + 1)
+                    m.d.sync += [group.eq(0), beat.eq(next_beat)]
+                    group_is.load(m, Const(0))
+                    beat_is.load(m, next_beat)
                 with m.Else():
                     m.d.sync += group.eq(group + 1)
+                    group_is.load(m, group + 1)
             with m.Else():
                 m.d.sync += chunk.eq(chunk + 1)
+                chunk_is.load(m, chunk + 1)
             with m.If(last_word):
                 m.d.sync += busy.eq(operands.valid)
         with m.If(~busy):

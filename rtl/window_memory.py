@@ -26,8 +26,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .line_buffer import WindowScan, flag_bits
+from .line_buffer import WindowScan
 from .mac import delayed
+from .position_flags import flag_bits
 from .streams import pixel_signature
 from .timing_model import Block
 
