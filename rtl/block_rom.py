@@ -115,7 +115,9 @@ class RegisteredRom(Elaboratable):
             m.submodules[f"dp16kd{column}"] = Instance(
                 "DP16KD",
                 p_DATA_WIDTH_A=bits, p_DATA_WIDTH_B=bits,
-                **{f"p_REGMODE_{port}": "OUTREG", f"p_REGMODE_{other}": "NOREG"},
+                # The 36-bit word's low half leaves through port A's outputs, which nextpnr
+                # times by REGMODE_A (as it does the PDPW16KD's single REGMODE).
+                p_REGMODE_A="OUTREG", p_REGMODE_B="OUTREG" if bits == 36 else "NOREG",
                 p_RESETMODE="SYNC", p_ASYNC_RESET_RELEASE="SYNC", p_GSR="DISABLED",
                 **{f"p_{k}": v for k, v in
                    initvals(self.init, bits, column).items()},

@@ -2,10 +2,11 @@
 // box): a ROM of 1024 rows of 18 bits from INITVAL_00..3F (16 rows each at a 20-bit stride, as
 // Yosys' brams_map_16kd.v writes them), read on port A in the 9- and 18-bit configurations
 // (word a: bits a * DATA_WIDTH_A, address from ADA3 or ADA4 up) and on port B in the 36-bit one
-// (word a: rows 2a and 2a + 1, low half on DOA, high half on DOB, address from ADB5 up); each
-// port reads at a clock edge with CE and, with REGMODE OUTREG, registers the word read at the
-// next edge with OCE (Lattice TN1264, sysMEM). Writes, RST, chip selects and the 1-, 2- and
-// 4-bit configurations are not modelled.
+// (word a: rows 2a and 2a + 1, low half on DOA, high half on DOB, address from ADB5 up, both
+// halves through port B's registers, as in the PDPW16KD it stands for); each port reads at a
+// clock edge with CE and, with REGMODE OUTREG, registers the word read at the next edge with OCE
+// (Lattice TN1264, sysMEM). Writes, RST, chip selects and the 1-, 2- and 4-bit configurations are
+// not modelled.
 module DP16KD(
   input DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0,
   input ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4, ADA3, ADA2, ADA1, ADA0,
