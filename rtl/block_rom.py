@@ -9,8 +9,9 @@ simulation, the resource reports, which convert the design without a platform) t
 stages are a Memory's read port and a fabric register.
 
 The block RAMs are those Yosys' ``memory_libmap`` would choose for the ROM: the shape of
-fewest blocks among 2048 x 9, 1024 x 18 and 512 x 36 (the ``PDPW16KD`` configuration, read on
-port B), side by side, and only where its costs prefer them to logic: a ROM bit in LUTs costs
+fewest blocks (:func:`bank_words`) when it is one block deep and one of 2048 x 9, 1024 x 18
+and 512 x 36 (the ``PDPW16KD`` configuration, read on port B), side by side, and only where
+its costs prefer them to logic: a ROM bit in LUTs costs
 1/16, the block RAMs 128 each and 2.5 more (bisected with the pinned Yosys: one block RAM from
 2,089 bits up, two from 4,137), ties going to logic. Their contents are laid out as Yosys' ``brams_map_16kd.v``
 lays out the ``INIT`` it computes: word ``a`` of a ``w``-bit shape at bits ``a * w`` of
@@ -21,10 +22,14 @@ lays out the ``INIT`` it computes: word ``a`` of a ``w``-bit shape at bits ``a *
 from amaranth.hdl import ClockSignal, Const, Elaboratable, Instance, Module, Signal, unsigned
 from amaranth.lib.memory import Memory
 
-__all__ = ["RegisteredRom", "initvals"]
+__all__ = ["BLOCK_RAM_SHAPES", "RegisteredRom", "bank_words", "initvals"]
 
-# The DP16KD configurations used (depth, data bits), their address's lowest pin (the narrower
-# pins select a part of a wider word or enable bytes of a write) and their read port.
+# Depth x width of an 18-kbit block RAM (ECP5 DP16KD / PDPW16KD, Xilinx RAMB18), the
+# aspect ratios Yosys chooses between.
+BLOCK_RAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+# The DP16KD configurations instantiated (data bits: depth, their address's lowest pin, the
+# narrower pins selecting a part of a wider word or enabling bytes of a write, and their read
+# port).
 _DP16KD_SHAPES = {9: (2048, 3, "A"), 18: (1024, 4, "A"), 36: (512, 5, "B")}
 _DP16KD_ROWS, _DP16KD_ROW_BITS = 1024, 18
 _INITVAL_ROWS, _INITVAL_ROW_STRIDE = 16, 20
@@ -33,15 +38,24 @@ _INITVAL_ROWS, _INITVAL_ROW_STRIDE = 16, 20
 _BLOCK_COST, _MAPPING_COST, _ROM_BIT_COST = 128, 2.5, 1 / 16
 
 
+def bank_words(width, depth):
+    """The depth of the block RAM shape that holds ``depth`` words of ``width`` bits in the
+    fewest block RAMs (the deeper shape on a tie): the split synthesis makes of a ROM."""
+    def blocks(shape):
+        words, bits = shape
+        return -(-width // bits) * -(-depth // words), -words
+    return min(BLOCK_RAM_SHAPES, key=blocks)[0]
+
+
 def _ecp5_shape(width, depth):
-    """The DP16KD data width that holds ``depth`` words of ``width`` bits in the fewest block
-    RAMs (the deeper on a tie, as :func:`rtl.weight_rom.bank_words`), and their count; None when
-    Yosys would build the ROM from logic or needs a deeper shape."""
-    fits = [(-(-width // bits), bits) for bits, (words, _, _) in _DP16KD_SHAPES.items()
-            if depth <= words]
-    if not fits:
+    """The DP16KD data width of :func:`bank_words`' shape and the count of those block RAMs side
+    by side; None when that shape is not one of :data:`_DP16KD_SHAPES` one block deep, or Yosys
+    would build the ROM from logic."""
+    words = bank_words(width, depth)
+    bits = dict(BLOCK_RAM_SHAPES)[words]
+    if bits not in _DP16KD_SHAPES or depth > words:
         return None
-    blocks, bits = min(fits)
+    blocks = -(-width // bits)
     if _BLOCK_COST * blocks + _MAPPING_COST >= _ROM_BIT_COST * width * depth:
         return None
     return bits, blocks

@@ -14,23 +14,9 @@ one, the second register being one the MAC array had anyway (:class:`rtl.mac.Mac
 from amaranth.hdl import Array, Elaboratable, Module, Signal, unsigned
 from amaranth.lib.memory import Memory
 
-from .block_rom import RegisteredRom
+from .block_rom import RegisteredRom, bank_words
 
-__all__ = ["BLOCK_RAM_SHAPES", "WeightRom", "bank_words"]
-
-# Depth x width of an 18-kbit block RAM (ECP5 DP16KD / PDPW16KD, Xilinx RAMB18), the
-# aspect ratios Yosys chooses between.
-BLOCK_RAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
-
-
-def bank_words(width, depth):
-    """The depth of one bank: that of the block RAM shape that holds ``depth`` words of
-    ``width`` bits in the fewest block RAMs (the deeper shape on a tie), the split synthesis
-    makes of the whole ROM."""
-    def blocks(shape):
-        words, bits = shape
-        return -(-width // bits) * -(-depth // words), -words
-    return min(BLOCK_RAM_SHAPES, key=blocks)[0]
+__all__ = ["WeightRom"]
 
 
 class WeightRom(Elaboratable):

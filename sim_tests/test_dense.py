@@ -19,7 +19,7 @@ from rtl.mac import MacBuild
 from rtl.sim import simulate_component
 from rtl.streams import beat_shape
 from rtl.timing_model import edges
-from rtl.weight_rom import bank_words
+from rtl.block_rom import bank_words
 
 
 def dense_net(in_shape, out_features, *, in_type=TensorType(4, True), weight_bits=5,

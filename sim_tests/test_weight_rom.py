@@ -8,7 +8,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from platforms.synth import synthesize
-from rtl.weight_rom import BLOCK_RAM_SHAPES, WeightRom, bank_words
+from rtl.block_rom import BLOCK_RAM_SHAPES, bank_words
+from rtl.weight_rom import WeightRom
 
 
 def _reads(rom, rng, cycles):
