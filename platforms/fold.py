@@ -11,6 +11,9 @@ layer) to one MAC per layer.
 - cycles per inference: the slowest engine's cycles per tensor (:func:`engine_cycles`), at
   least one cycle per pixel of the largest tensor; the timing model of the chosen config gives
   the figure reported beside it;
+- with a cycle or latency budget (``--cycles``, ``--latency``), no resource model: the timing
+  model itself, its FIFOs unbounded (one run per config, the steady state the sizing keeps),
+  picks the slowest balanced config that meets the budget;
 - resources, per first-level unit of the synthesis report (engines, forks, FIFOs): linear in
   the unit's multipliers between two Yosys runs of this very network with every multiplier in
   a DSP block, one MAC per layer and the fastest candidate; a unit without multipliers (add,
@@ -30,9 +33,10 @@ from pathlib import Path
 
 from netdesc import macs
 from rtl.engines import folds, mac_schedule
-from rtl.hwconfig import DEFAULT_CAP, HwConfig
+from rtl.hwconfig import DEFAULT_CAP, HwConfig, default_target
 from rtl.network import NetworkTop
-from rtl.plan import predict
+from rtl.fifo_depth import free_running_timing
+from rtl.plan import timing
 from rtl.pool import avg_pool_cycles
 from rtl.window_memory import RowRing
 from rtl.streams import beat_shape
@@ -233,9 +237,9 @@ class FoldResult:
     sized for the check: :func:`rtl.fifo_depth.pinned`) and the model's figures
     (``predicted`` LUT / FF / BRAM / DSP per unit, None without a calibration; ``bound``: the
     model's cycles) and the check's (``report``: the Yosys report; ``used``: the device's
-    categories from it; ``cycles``: steady-state cycles per inference by the timing model).
-    ``tried``: ``(label, hw, used, cycles)`` of every config synthesized to check it, in
-    order."""
+    categories from it; ``timing``: steady-state and latency cycles by the timing model,
+    :class:`rtl.plan.Timing`). ``tried``: ``(label, hw, used, timing)`` of every config
+    synthesized to check it, in order."""
 
     hw: HwConfig
     device: Device
@@ -243,21 +247,23 @@ class FoldResult:
     bound: int
     report: object
     used: dict
-    cycles: int
+    timing: object
     tried: list = field(default_factory=list)
 
 
-def fold(net, device, synth, cycles=None, margin=DEFAULT_MARGIN, say=None):
+def fold(net, device, synth, cycles=None, latency=None, margin=DEFAULT_MARGIN, say=None):
     """Choose a hardware config of ``net`` for ``device``: the fastest candidate that fits
-    within ``margin`` by the model and by a synthesis, or with ``cycles`` the smallest that
-    meets it by the timing model; MAC arrays beyond the device's DSP blocks are built from
-    logic and MAC registers follow the device (:func:`for_device`). ``synth(hw)`` builds and
-    synthesizes a config and returns ``(Yosys report, steady-state cycles by the timing model,
-    the config as built: its FIFO depths pinned)``; ``say(text)`` reports progress.
+    within ``margin`` by the model and by a synthesis, or with ``cycles`` (steady-state cycles
+    per inference) and / or ``latency`` (cycles from an inference's first input beat to its
+    last output beat) the smallest balanced config that meets them by the timing model
+    (:func:`_meet_budget`); MAC arrays beyond the device's DSP blocks are built from logic and
+    MAC registers follow the device (:func:`for_device`). ``synth(hw)`` builds and
+    synthesizes a config and returns ``(Yosys report, its rtl.plan.Timing, the config as
+    built: its FIFO depths pinned)``; ``say(text)`` reports progress.
 
     Raises :class:`DoesNotFit` when nothing fits (naming what is too big at one MAC per layer)
-    or ``cycles`` cannot be met on the device, :class:`TailorError` when ``cycles`` cannot be
-    met at all."""
+    or the budget cannot be met on the device, :class:`TailorError` when it cannot be met at
+    all."""
     say = say or (lambda text: None)
     pixels = cycles_bound(net, HwConfig.balanced(net, 1))
     if cycles is not None and cycles < pixels:
@@ -273,16 +279,16 @@ def fold(net, device, synth, cycles=None, margin=DEFAULT_MARGIN, say=None):
         return synth(hw)
 
     def check(hw, label):
-        report, steady, sized = measure(hw, label)
+        report, cycles, sized = measure(hw, label)
         used = usage(device, report.total)
-        tried.append((label, hw, used, steady))
-        return report, used, steady, sized
+        tried.append((label, hw, used, cycles))
+        return report, used, cycles, sized
 
+    if cycles is not None or latency is not None:  # checks the one config it chooses
+        return _meet_budget(net, device, Budget(cycles, latency), check, tried, say)
     slow = check(slowest, "one MAC per layer")
     if over(device, slow[1]):
         raise DoesNotFit(_too_big(net, device, slow[0], slow[1]))
-    if cycles is not None:
-        return _meet_cycles(net, device, cycles, pixels, check, tried)
 
     def all_dsp(hw):
         return replace(hw, logic_multipliers=[])
@@ -295,9 +301,9 @@ def fold(net, device, synth, cycles=None, margin=DEFAULT_MARGIN, say=None):
                               multipliers(net, fastest))
 
     def result(hw, checked):
-        report, used, steady, sized = checked
+        report, used, cycles, sized = checked
         return FoldResult(sized, device, calibration.predict(net, hw), cycles_bound(net, hw),
-                          report, used, steady, tried)
+                          report, used, cycles, tried)
     if not over(device, fast[1], margin):
         return result(fastest, fast)
     start = next((n for n, hw in enumerate(ladder[1:-1], 1)
@@ -310,37 +316,105 @@ def fold(net, device, synth, cycles=None, margin=DEFAULT_MARGIN, say=None):
     return result(slowest, slow)
 
 
-def _meet_cycles(net, device, cycles, pixels, check, tried):
-    """The smallest balanced config whose timing-model cycles meet ``cycles`` (no fewer than
-    ``pixels``, the bound at any parallelism): the target is tightened by the shortfall until
-    they do."""
-    target = cycles
-    for _ in range(4):
-        hw = for_device(net, HwConfig.balanced(net, target), device)
-        report, used, steady, sized = check(hw, f"{cycles_bound(net, hw):,} cycles per "
-                                                f"inference (model)")
-        if steady <= cycles:
+@dataclass(frozen=True)
+class Budget:
+    """What a config must meet: ``steady`` cycles per inference and / or ``latency`` cycles
+    (:class:`rtl.plan.Timing`'s figures); None: no bound."""
+
+    steady: int = None
+    latency: int = None
+
+    def met_by(self, cycles):
+        return all(limit is None or value <= limit for limit, value in
+                   ((self.steady, cycles.steady), (self.latency, cycles.latency)))
+
+    def text(self):
+        return " and ".join(t for t in (
+            self.steady and f"{self.steady:,} cycles per inference",
+            self.latency and f"{self.latency:,} cycles of latency") if t)
+
+
+def balanced_targets(net):
+    """The cycle targets a budget chooses among, ascending: the default config's (at most
+    :data:`DEFAULT_CAP` MACs per layer), then each further one at which
+    :meth:`HwConfig.balanced` changes, down to one MAC per layer, where the config
+    :func:`keeps_window_memories`."""
+    lowest = default_target(net)
+    changes = {-(-macs(l) // p) for l in net.layers if l.has_weights
+               for p in range(1, DEFAULT_CAP + 1)}
+    return [lowest] + sorted(t for t in changes if t > lowest and
+                             keeps_window_memories(net, HwConfig.balanced(net, t)))
+
+
+def keeps_window_memories(net, hw):
+    """Whether no conv2d that reads its windows from a window memory at one MAC per layer
+    (:func:`rtl.engines.folds`) has a MAC grid in ``hw`` that takes several operands per cycle
+    with fewer MACs than output channels: as at 12 MACs for 16 channels, 4 outputs by 3
+    operands, the whole window then sits in registers (a line buffer), which costs more than
+    the MACs save: ResNet-8-shaped balanced at 12 MACs per 3x3 conv is 47,498 LUT on ECP5
+    (Yosys), at 16 (the default) 22,963. (A window memory also gives way where its writer
+    would be slower than the MACs; that is kept.)"""
+    def grid(layer):
+        return mac_schedule(net, layer, hw.parallelism[layer.name])
+
+    def folds_alone(layer):
+        return folds(net.shape_of(layer.inputs[0]), layer.kernel, layer.stride, layer.padding,
+                     mac_schedule(net, layer, 1))
+    return all(grid(l).lanes_in == 1 or grid(l).parallelism >= l.shape[0] or not folds_alone(l)
+               for l in net.layers if l.op == "conv2d")
+
+
+def _meet_budget(net, device, budget, check, tried, say):
+    """The slowest balanced config whose cycles meet ``budget`` (a :class:`Budget`): a
+    bisection over :func:`balanced_targets` on :func:`rtl.fifo_depth.free_running_timing`
+    (cycles fall with the target), then checked by ``check`` (a synthesis, the FIFOs sized); should the sized FIFOs
+    miss the budget by their few cycles, the next faster target is checked."""
+    targets = balanced_targets(net)
+    cache = {}
+
+    def cycles_at(n):
+        if n not in cache:
+            say(f"timing model at {targets[n]:,} cycles per layer")
+            hw = for_device(net, HwConfig.balanced(net, targets[n]), device)
+            cache[n] = free_running_timing(net, hw.resolved(net))
+        return cache[n]
+    if not budget.met_by(cycles_at(0)):
+        fastest = cycles_at(0)
+        raise TailorError(f"'{net.name}' cannot meet {budget.text()} with at most "
+                          f"{DEFAULT_CAP} MACs per layer: there it takes {fastest.steady:,} "
+                          f"cycles per inference and {fastest.latency:,} of latency (timing "
+                          f"model)")
+    lo, hi = 0, len(targets) - 1  # cycles_at(lo) meets the budget
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if budget.met_by(cycles_at(mid)) else (lo, mid - 1)
+    for n in range(lo, -1, -1):
+        hw = for_device(net, HwConfig.balanced(net, targets[n]), device)
+        free = cycles_at(n)
+        report, used, cycles, sized = check(hw, f"{free.steady:,} cycles per inference, "
+                                                f"{free.latency:,} of latency (timing model, "
+                                                f"FIFOs unbounded)")
+        if budget.met_by(cycles):
             if over(device, used):
-                raise DoesNotFit(f"'{net.name}' at {cycles:,} cycles per inference does not "
-                                 f"fit the {device.name}: " + _over_text(over(device, used)))
-            return FoldResult(sized, device, None, cycles_bound(net, hw), report, used, steady,
+                raise DoesNotFit(f"'{net.name}' at {budget.text()} does not fit the "
+                                 f"{device.name}: " + _over_text(over(device, used)))
+            return FoldResult(sized, device, None, cycles_bound(net, hw), report, used, cycles,
                               tried)
-        target = max(pixels, target * cycles // steady - 1)
-    raise TailorError(f"'{net.name}': no balanced config found that meets {cycles:,} cycles "
-                      f"per inference by the timing model (the last took {steady:,})")
+    raise TailorError(f"'{net.name}': no balanced config meets {budget.text()} with its FIFOs "
+                      f"sized (the fastest took {cycles.steady:,} cycles per inference and "
+                      f"{cycles.latency:,} of latency)")
 
 
 def synthesizer(net, target, workdir):
-    """``synth(hw)`` for :func:`fold`: each config built, its timing model's steady-state
-    cycles, its Yosys report (in a numbered folder of ``workdir``) and the config as built."""
+    """``synth(hw)`` for :func:`fold`: each config built, its timing model's cycles, its Yosys
+    report (in a numbered folder of ``workdir``) and the config as built."""
     runs = []
 
     def synth(hw):
         runs.append(hw)
         top = NetworkTop(net, hw)
-        ends = predict(top.plan, 3)
         report = synthesize_net(net, target, Path(workdir) / f"config{len(runs)}", top=top)
-        return report, ends[-1] - ends[-2], top.hw
+        return report, timing(top.plan), top.hw
     return synth
 
 

@@ -37,7 +37,7 @@ from dataclasses import replace
 
 from tqdm import tqdm
 
-from .plan import last_beats
+from .plan import engine_plan, fifo_sites, last_beats, timing
 from .timing_model import Deadlock
 
 INFERENCES = 3  # tensors streamed by the model: the steady state is the last interval
@@ -85,6 +85,17 @@ def size_fifos(plan, sites, inferences=INFERENCES):
                     analysed_depth=None if f.key in fixed else depths[f.key],
                     max_occupancy=occupancy[f.key])
             for f in sites if depths[f.key] > 0]
+
+
+def free_running_timing(net, hw):
+    """The timing model's :class:`rtl.plan.Timing` of ``hw`` (resolved) with every FIFO
+    unbounded, in one run instead of the sizing's dozens: the steady state that the sized
+    FIFOs keep, and a latency within a fraction of a percent of theirs (ResNet-8-shaped: 17
+    cycles of 410,380 folded to 294,912 cycles per inference, 433 of 207,292 at the default)."""
+    plan = engine_plan(net, hw)
+    for engine in plan.engines.values():
+        engine._MustUse__silence = True  # Amaranth's flag: built for their models, never elaborated
+    return timing(plan.with_fifos([replace(f, depth=UNBOUNDED) for f in fifo_sites(plan)]))
 
 
 def pinned(hw, sites, fifos):

@@ -61,6 +61,14 @@ def max_parallelism(layer):
     return int(layer.weights.size)
 
 
+def default_target(net, cap=DEFAULT_CAP):
+    """The cycle target of :meth:`HwConfig.default`: the slowest layer at ``cap`` MACs per
+    cycle (or its most), or one cycle per pixel of the largest tensor."""
+    weighted = [l for l in net.layers if l.has_weights]
+    return max([_pixels(net.input.shape)] + [_pixels(l.shape) for l in net.layers] +
+               [-(-macs(l) // min(cap, max_parallelism(l))) for l in weighted])
+
+
 def _pixels(shape):
     return shape[1] * shape[2] if len(shape) == 3 else 1
 
@@ -91,10 +99,7 @@ class HwConfig:
     @classmethod
     def default(cls, net, cap=DEFAULT_CAP):
         """The balanced parallelism of the module docstring for every conv2d / dense layer."""
-        weighted = [l for l in net.layers if l.has_weights]
-        target = max([_pixels(net.input.shape)] + [_pixels(l.shape) for l in net.layers] +
-                     [-(-macs(l) // min(cap, max_parallelism(l))) for l in weighted])
-        return cls.balanced(net, target)
+        return cls.balanced(net, default_target(net, cap))
 
     @classmethod
     def balanced(cls, net, target):

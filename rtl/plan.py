@@ -322,6 +322,24 @@ def network_model(plan, tensors):
     return model, source, sink, fifo_blocks
 
 
+@dataclass(frozen=True)
+class Timing:
+    """A network's cycles by the timing model: ``steady`` between the last output beats of two
+    back-to-back inferences (cycles per inference), ``latency`` from an inference's first input
+    beat to its last output beat, both beats' cycles included (as :func:`rtl.sim.simulate`
+    counts one inference)."""
+
+    steady: int
+    latency: int
+
+
+def timing(plan, inferences=3):
+    """The :class:`Timing` of ``inferences`` (at least 2) back-to-back inferences through the
+    plan."""
+    ends = predict(plan, inferences)
+    return Timing(ends[-1] - ends[-2], ends[0] + 1)
+
+
 def predict(plan, inferences):
     """Edges (from the first input beat) at which the last output beat of each of
     ``inferences`` back-to-back inferences leaves the plan's network, by the timing model:

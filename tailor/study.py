@@ -263,7 +263,7 @@ def run_study(cfg, out_dir, progress=True, title=None):
                      "folded": None if folded is None else {
                          "parallelism": folded.hw.parallelism,
                          "logic_multipliers": folded.hw.logic_multipliers,
-                         "cycles_per_inference": folded.cycles}}
+                         "cycles_per_inference": folded.timing.steady}}
         versions = {**versions, **result.versions}
 
     stage(f"the PE array: simulating the three variants on {len(images)} images, its cycles "

@@ -9,12 +9,14 @@ import pytest
 
 import netdesc
 from netdesc import macs
-from platforms.fold import (Calibration, candidates, cycles_bound, device_for, for_device,
-                            multipliers, over, usage, with_dsp_budget)
-from platforms.regression import tiny_net
+from platforms.fold import (Calibration, balanced_targets, candidates, cycles_bound, device_for,
+                            for_device, keeps_window_memories, multipliers, over, usage,
+                            with_dsp_budget)
+from platforms.regression import EXAMPLES, tiny_net
+from rtl.fifo_depth import free_running_timing
 from rtl.hwconfig import HwConfig, load_hw
 from rtl.network import NetworkTop
-from rtl.plan import engine_plan, fifo_sites, predict
+from rtl.plan import engine_plan, fifo_sites, predict, timing
 from tailor.cli import main
 
 
@@ -144,7 +146,73 @@ def test_fold_meets_cycles_in_the_least_area(tiny, tmp_path, capsys):
     assert sites and {s.key for s in sites} == set(hw.fifo_depths) | set(hw.rate_fifo_depths)
 
 
+def test_balanced_targets_give_each_balanced_config_once():
+    """From the default config's target up, every target between two of them gives the
+    lower one's config, and no two give the same."""
+    net = tiny_net()
+    targets = balanced_targets(net)
+    assert HwConfig.balanced(net, targets[0]) == HwConfig.default(net)
+    assert set(HwConfig.balanced(net, targets[-1]).parallelism.values()) == {1}
+    configs = [HwConfig.balanced(net, t).parallelism for t in targets]
+    assert len({tuple(sorted(c.items())) for c in configs}) == len(targets)
+    for t, c in zip(targets, configs):
+        assert HwConfig.balanced(net, t + 1).parallelism in (c, *configs)
+
+
+def test_balanced_targets_skip_configs_that_lose_window_memories():
+    """ResNet-8-shaped's 3x3 convs at 12 MACs for 16, 32 or 64 channels take 3 operands per
+    cycle and hold their windows in registers: not a candidate. At 16 (the default) and 8 they
+    read window memories."""
+    net = netdesc.load(EXAMPLES / "resnet8_shaped.json")
+    targets = balanced_targets(net)
+    twelve = next(t for t in range(targets[0], targets[1])
+                  if HwConfig.balanced(net, t).parallelism["b1_conv1"] == 12)
+    assert not keeps_window_memories(net, HwConfig.balanced(net, twelve))
+    for t in targets[1:]:
+        assert keeps_window_memories(net, HwConfig.balanced(net, t))
+    assert [HwConfig.balanced(net, t).parallelism["b1_conv1"] for t in targets] == \
+        [16, 8, 4, 2, 1]
+
+
+def test_free_running_timing_keeps_the_sized_steady_state():
+    """The unbounded FIFOs' timing, which a cycle budget's search runs on, has the sized
+    network's steady state and nearly its latency."""
+    net = tiny_net()
+    for target in balanced_targets(net)[::5]:
+        hw = for_device(net, HwConfig.balanced(net, target), device_for("ecp5")).resolved(net)
+        free, sized = free_running_timing(net, hw), timing(NetworkTop(net, hw).plan)
+        assert free.steady == sized.steady
+        assert abs(free.latency - sized.latency) <= 0.05 * sized.latency
+    gc.collect()
+
+
+def test_fold_meets_a_latency_in_the_least_area(tiny, tmp_path):
+    """A latency budget between two neighbouring configs' latencies: the slower of the two is
+    too slow, so the faster is chosen, and its sized latency meets the budget."""
+    net = tiny_net()
+    device = device_for("ecp5")
+    targets = balanced_targets(net)
+
+    def latency(target):
+        hw = for_device(net, HwConfig.balanced(net, target), device).resolved(net)
+        return free_running_timing(net, hw).latency
+    lat = [latency(t) for t in targets]
+    assert lat == sorted(lat)  # the premise of the fold's bisection
+    n = next(n for n in range(len(lat) // 2, len(lat) - 1) if lat[n] < lat[n + 1])
+    budget = (lat[n] + lat[n + 1]) // 2
+    out, js = tmp_path / "hw.json", tmp_path / "fold.json"
+    assert main(["fold", str(tiny), "--target", "ecp5", "--latency", str(budget),
+                 "--out", str(out), "--json", str(js)]) == 0
+    report = json.loads(js.read_text())
+    assert report["latency_cycles"] <= budget
+    assert report["parallelism"] == HwConfig.balanced(net, targets[n]).parallelism
+    assert load_hw(out, net).parallelism == report["parallelism"]
+
+
 @pytest.mark.parametrize("args, message", [
+    (["--target", "ecp5", "--latency", "30"],
+     r"'tiny' cannot meet 30 cycles of latency with at most 16 MACs per layer: there it takes "
+     r"\d+ cycles per inference and \d+ of latency \(timing model\)"),
     (["--target", "ice40", "--limit", "LC=50"],
      r"'tiny' does not fit the iCE40UP5K at any folding: at one MAC per layer it needs LC \S+ "
      r"of 50 \(the most LUT: "),
