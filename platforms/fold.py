@@ -143,7 +143,7 @@ def cycles_bound(net, hw):
 
 def candidates(net):
     """Balanced configs from the default's target to one MAC per layer, fastest first, each
-    distinct."""
+    distinct, those after the default only where it :func:`keeps_window_memories`."""
     weighted = [l for l in net.layers if l.has_weights]
     if not weighted:
         return [HwConfig.default(net)]
@@ -153,7 +153,7 @@ def candidates(net):
     while True:
         hw = HwConfig.balanced(net, min(target, slowest))
         key = tuple(sorted(hw.parallelism.items()))
-        if key not in seen:
+        if key not in seen and (not out or keeps_window_memories(net, hw)):
             seen.add(key)
             out.append(hw)
         if target >= slowest:

@@ -159,10 +159,10 @@ def test_balanced_targets_give_each_balanced_config_once():
         assert HwConfig.balanced(net, t + 1).parallelism in (c, *configs)
 
 
-def test_balanced_targets_skip_configs_that_lose_window_memories():
+def test_candidates_skip_configs_that_lose_window_memories():
     """ResNet-8-shaped's 3x3 convs at 12 MACs for 16, 32 or 64 channels take 3 operands per
-    cycle and hold their windows in registers: not a candidate. At 16 (the default) and 8 they
-    read window memories."""
+    cycle and hold their windows in registers: not a candidate of a budget or of the ladder. At
+    16 (the default) and 8 they read window memories."""
     net = netdesc.load(EXAMPLES / "resnet8_shaped.json")
     targets = balanced_targets(net)
     twelve = next(t for t in range(targets[0], targets[1])
@@ -172,6 +172,7 @@ def test_balanced_targets_skip_configs_that_lose_window_memories():
         assert keeps_window_memories(net, HwConfig.balanced(net, t))
     assert [HwConfig.balanced(net, t).parallelism["b1_conv1"] for t in targets] == \
         [16, 8, 4, 2, 1]
+    assert [hw.parallelism["b1_conv1"] for hw in candidates(net)] == [16, 8, 4, 2, 1]
 
 
 def test_free_running_timing_keeps_the_sized_steady_state():
