@@ -8,10 +8,14 @@ what a designer needs to decide where a register goes.
 """
 
 import re
+import sysconfig
 from dataclasses import dataclass
 from pathlib import PurePath
 
 _CORE = "accelerator.core."
+# Python's own library: a net whose only source line lies there (a ``with m.If`` that Amaranth
+# traced to ``contextlib.py``) names nothing of the design.
+_STDLIB = sysconfig.get_paths()["stdlib"]
 # The primitive in the name of a cell Yosys or nextpnr made (``i[69]_TRELLIS_FF_Q``).
 _PRIMITIVE = re.compile(r"_(TRELLIS_[A-Z]+|MULT18X18D|ALU54B|CCU2C|DP16KD|SB_[A-Z0-9]+|"
                         r"ICESTORM_[A-Z]+)")
@@ -88,8 +92,10 @@ def critical_path(report):
         if not through or through[-1][0] != place:
             through.append([place, []])
         for line in seg.get("sources", ()):
-            # Python lines are the RTL's; Yosys' techmap lines (carry chains) say nothing new
-            if ".py:" in line and _source(line) not in through[-1][1]:
+            # Python lines are the RTL's (not the standard library's); Yosys' techmap lines
+            # (carry chains) say nothing new
+            if ".py:" in line and not line.startswith(_STDLIB) and \
+                    _source(line) not in through[-1][1]:
                 through[-1][1].append(_source(line))
     return CriticalPath(
         ns=round(sum(by_type.values()), 2), clk_to_q_ns=round(by_type.get("clk-to-q", 0.0), 2),
