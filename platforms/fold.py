@@ -270,8 +270,6 @@ def fold(net, device, synth, cycles=None, latency=None, margin=DEFAULT_MARGIN, s
         raise TailorError(f"'{net.name}' cannot run in {cycles:,} cycles per inference: it "
                           f"needs {pixels:,} at any parallelism (one beat per cycle through its "
                           f"largest tensor, H*W + C cycles through a global average pool)")
-    ladder = [for_device(net, hw, device) for hw in candidates(net)]
-    slowest, fastest = ladder[-1], ladder[0]
     tried = []
 
     def measure(hw, label):
@@ -286,6 +284,8 @@ def fold(net, device, synth, cycles=None, latency=None, margin=DEFAULT_MARGIN, s
 
     if cycles is not None or latency is not None:  # checks the one config it chooses
         return _meet_budget(net, device, Budget(cycles, latency), check, tried, say)
+    ladder = [for_device(net, hw, device) for hw in candidates(net)]
+    slowest, fastest = ladder[-1], ladder[0]
     slow = check(slowest, "one MAC per layer")
     if over(device, slow[1]):
         raise DoesNotFit(_too_big(net, device, slow[0], slow[1]))
@@ -367,16 +367,17 @@ def keeps_window_memories(net, hw):
 def _meet_budget(net, device, budget, check, tried, say):
     """The slowest balanced config whose cycles meet ``budget`` (a :class:`Budget`): a
     bisection over :func:`balanced_targets` on :func:`rtl.fifo_depth.free_running_timing`
-    (cycles fall with the target), then checked by ``check`` (a synthesis, the FIFOs sized); should the sized FIFOs
-    miss the budget by their few cycles, the next faster target is checked."""
-    targets = balanced_targets(net)
+    (cycles fall with the target), then checked by ``check`` (a synthesis, the FIFOs sized);
+    should the sized FIFOs miss the budget by their few cycles, the next faster config is
+    checked."""
+    configs = [for_device(net, HwConfig.balanced(net, t), device)
+               for t in balanced_targets(net)]
     cache = {}
 
     def cycles_at(n):
         if n not in cache:
-            say(f"timing model at {targets[n]:,} cycles per layer")
-            hw = for_device(net, HwConfig.balanced(net, targets[n]), device)
-            cache[n] = free_running_timing(net, hw.resolved(net))
+            say(f"timing model at {cycles_bound(net, configs[n]):,} cycles per inference")
+            cache[n] = free_running_timing(net, configs[n].resolved(net))
         return cache[n]
     if not budget.met_by(cycles_at(0)):
         fastest = cycles_at(0)
@@ -384,13 +385,12 @@ def _meet_budget(net, device, budget, check, tried, say):
                           f"{DEFAULT_CAP} MACs per layer: there it takes {fastest.steady:,} "
                           f"cycles per inference and {fastest.latency:,} of latency (timing "
                           f"model)")
-    lo, hi = 0, len(targets) - 1  # cycles_at(lo) meets the budget
+    lo, hi = 0, len(configs) - 1  # cycles_at(lo) meets the budget
     while lo < hi:
         mid = (lo + hi + 1) // 2
         lo, hi = (mid, hi) if budget.met_by(cycles_at(mid)) else (lo, mid - 1)
     for n in range(lo, -1, -1):
-        hw = for_device(net, HwConfig.balanced(net, targets[n]), device)
-        free = cycles_at(n)
+        hw, free = configs[n], cycles_at(n)
         report, used, cycles, sized = check(hw, f"{free.steady:,} cycles per inference, "
                                                 f"{free.latency:,} of latency (timing model, "
                                                 f"FIFOs unbounded)")
