@@ -16,10 +16,9 @@ word per output pixel of a pixel tile), and read-only ones built from the progra
 (one fold of rows × cols weights per word, and an all-zero fold for diagonal steps; split at
 1,024 folds, so that the first 1,024 fill block RAMs in their deep, narrow shape with no read
 multiplexer), **tiles** (the tile records, then the bias words: one column tile's ``cols``
-biases per word), **steps** (in logic) and **transfers**. The scratchpad and accumulators are
-read through asynchronous ports into a register and marked ``no_rw_check``: Yosys then merges
-the register into the block RAM without the logic that emulates read-before-write on a
-collision, which cannot happen: the array never reads an address in the cycle it writes it.
+biases per word), **steps** (in logic) and **transfers**. The scratchpad, accumulators and output
+memory are built by :func:`rtl.registered_ram.registered_ram`: the array never reads an address
+in the cycle it writes it.
 
 A step: its fetches (off-chip words into the scratchpad); then per column tile and pixel tile,
 per tile (2 set-up cycles: the tile record, then the weight fold and address counters), each
@@ -49,6 +48,7 @@ from netdesc.arith import rounding_constant, signed_bits_for
 from .array_program import compile_program, map_of
 from .array_timing import DRAIN, MAC_LATENCY, OUTPUT_LATENCY, TILE_SETUP, array_cycles
 from .offchip import OffChipMemory, port_signature
+from .registered_ram import registered_ram
 from .streams import pixel_signature
 
 FOLD_CHUNK = 1024  # folds per weight memory: an iCE40 block RAM's depth at its 4-bit width
@@ -90,17 +90,6 @@ def _rom(m, name, rows):
     m.submodules[name] = mem = Memory(shape=unsigned(layout.size), depth=len(init), init=init)
     port = mem.read_port()
     return port.addr, layout(port.data)
-
-
-def _ram(m, name, shape, depth, init=()):
-    """A read-write memory as submodule ``name``: ``(memory, read address, read data)``, the
-    data registered one cycle after the address (see the module docstring)."""
-    m.submodules[name] = mem = Memory(shape=shape, depth=depth, init=init,
-                                      attrs={"no_rw_check": 1})
-    rd = mem.read_port(domain="comb")
-    got = Signal(shape, name=f"{name}_data")
-    m.d.sync += got.eq(rd.data)
-    return mem, rd.addr, got
 
 
 def _step_record(net, step, tile_base, bias_base, transfer_base, address_bits, pad_addr):
@@ -230,11 +219,12 @@ class ArrayTop(wiring.Component):
         any_fused = any(s.fused for s in steps)
 
         # -- memories -------------------------------------------------------------------------
-        amem, a_raddr, word = _ram(m, "scratchpad", unsigned(R * D), depth,
-                                   [0] * prog.memory_words + [pad_word[v] for v in pads])
+        amem, a_raddr, word = registered_ram(m, "scratchpad", unsigned(R * D), depth,
+                                             [0] * prog.memory_words + [pad_word[v] for v in pads])
         a_wr = amem.write_port(granularity=D)
-        accmem, c_raddr, acc_word = _ram(m, "accumulators", data.ArrayLayout(signed(A), C),
-                                         prog.accumulators)
+        accmem, c_raddr, acc_word = registered_ram(m, "accumulators",
+                                                   data.ArrayLayout(signed(A), C),
+                                                   prog.accumulators)
         c_wr = accmem.write_port()
 
         tile_rows = [_tile_record(t, AW) for s in steps for t in s.tiles]
@@ -504,7 +494,7 @@ class ArrayTop(wiring.Component):
                 with m.If(out_we & (wr_addr == g) & (o_lane[-1] == k)):
                     m.d.sync += beat[ch].eq(results[c])
         else:
-            omem, o_raddr, o_word = _ram(m, "output", unsigned(R * OB), out_region.words)
+            omem, o_raddr, o_word = registered_ram(m, "output", unsigned(R * OB), out_region.words)
             o_wr = omem.write_port(granularity=OB)
             m.d.comb += [o_wr.addr.eq(wr_addr),
                          o_wr.data.eq(Cat(*[_lane(results[r % C], OB)

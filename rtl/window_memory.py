@@ -23,12 +23,12 @@ and not written.
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .line_buffer import WindowScan
 from .mac import delayed
 from .position_flags import flag_bits
+from .registered_ram import registered_ram
 from .streams import pixel_signature
 from .timing_model import Block
 
@@ -138,10 +138,10 @@ class WindowMemory(wiring.Component):
         m = Module()
         ring, bits = self.ring, self.ttype.bits
         C, W, H = ring.channels, ring.width, ring.height
-        m.submodules.ring = mem = Memory(shape=bits, depth=ring.depth, init=[])
+        # Never read at the edge that writes it: see the module docstring's flow control.
+        mem, read_addr, read_data = registered_ram(m, "ring", bits, ring.depth)
         wr = mem.write_port()
-        rd = mem.read_port()
-        m.d.comb += [rd.addr.eq(self.read_addr), self.read_data.eq(rd.data)]
+        m.d.comb += [read_addr.eq(self.read_addr), self.read_data.eq(read_data)]
 
         # Rows of the writer ahead of the first row of the next window to hand out (lead)
         # and of the last one handed out (held): the pipeline is reading that one.
